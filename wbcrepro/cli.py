@@ -1,0 +1,142 @@
+"""Command line: ``wbcrepro train | evaluate | predict``.
+
+Config overrides are flat ``key=value`` pairs, the same keys as a notebook's parameters cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from wbcrepro.config import ConfigError, TrainConfig
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
+    """``["epochs=2", "arch=efficientnet_b0"]`` -> ``{"epochs": "2", ...}``."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"expected key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from wbcrepro.runs import fit
+
+    cfg = TrainConfig.from_flat(parse_overrides(args.overrides))
+    results = fit(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    test = results["final"].get("test") or results["final"].get("val")
+    print(f"run folder: {args.out}")
+    if test:
+        _print_report(test)
+    return 0
+
+
+def _print_report(report: dict) -> None:
+    lo, hi = report["accuracy_ci95"]
+    flo, fhi = report["macro_f1_ci95"]
+    print(
+        f"n={report['n']}  accuracy {report['accuracy']:.4f} (95% CI {lo:.4f}-{hi:.4f})  "
+        f"balanced accuracy {report['balanced_accuracy']:.4f}  "
+        f"macro-F1 {report['macro_f1']:.4f} (95% CI {flo:.4f}-{fhi:.4f})"
+    )
+    for name, row in report["per_class"].items():
+        recall = "n/a" if row["recall"] is None else f"{row['recall']:.3f}"
+        print(
+            f"  {name:22s} recall {recall:>6s}  precision {row['precision']:.3f}  "
+            f"f1 {row['f1']:.3f}  support {row['support']}"
+        )
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from wbcrepro.inference import evaluate_checkpoint
+
+    report = evaluate_checkpoint(args.checkpoint, args.split, parse_overrides(args.overrides))
+    _print_report(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from wbcrepro.inference import predict_paths
+
+    table = predict_paths(args.checkpoint, args.images, batch_size=args.batch_size)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+        print(f"wrote {len(table)} predictions to {args.csv}")
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wbcrepro",
+        description="Reproduce 'Analysis of white blood cells with CNNs' (Chegodaev 2021).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="train one run into a run folder",
+        description="Train one run. Overrides are key=value pairs of the config "
+        "(see wbcrepro.config.TrainConfig); the defaults are the paper's recipe.",
+        epilog="example: wbcrepro train dataset=synthetic arch=efficientnet_b0 img_size=64 "
+        "epochs=2 --out runs/demo",
+    )
+    train.add_argument("overrides", nargs="*", metavar="key=value")
+    train.add_argument("--out", required=True, help="run folder to write")
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint on a dataset split",
+        description="Evaluate a run's checkpoint on a split of its dataset (the split stored in "
+        "the run folder when present). Overrides such as data_root=... or "
+        "dataset=... apply on top of the checkpoint's config.",
+    )
+    ev.add_argument("checkpoint", help="checkpoint.pt or the run folder holding it")
+    ev.add_argument("overrides", nargs="*", metavar="key=value")
+    ev.add_argument("--split", default="test", choices=["train", "val", "test"])
+    ev.add_argument("--json", help="also write the report to this JSON file")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    pr = sub.add_parser(
+        "predict",
+        help="class and probabilities for images or folders",
+        description="Predict the class of each image (folders are searched recursively).",
+    )
+    pr.add_argument("checkpoint", help="checkpoint.pt or the run folder holding it")
+    pr.add_argument("images", nargs="+", help="image files or folders")
+    pr.add_argument("--csv", help="write a CSV instead of printing a table")
+    pr.add_argument("--batch-size", type=int, default=32)
+    pr.set_defaults(func=_cmd_predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ConfigError, FileNotFoundError, KeyError, ValueError, OSError, RuntimeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"wbcrepro {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

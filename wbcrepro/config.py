@@ -1,0 +1,244 @@
+"""The training recipe as one frozen dataclass, built from flat scalars.
+
+A papermill ``parameters`` cell, a CLI ``key=value`` list and a profile YAML all produce a flat dict
+of scalars; :meth:`TrainConfig.from_flat` turns it into a validated, immutable config. The defaults
+are the paper's recipe (Chegodaev 2021), so an empty dict *is* the paper's setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, fields
+from typing import Any
+
+from wbcrepro.classes import PAPER_CLASSES
+
+ARCHS = (*tuple(f"efficientnet_b{i}" for i in range(8)), "efficientnet_lite0")
+IMPLS = ("torchvision", "efficientnet_pytorch")
+TRANSFER_MODES = ("finetune", "frozen", "scratch")
+AUGMENTATIONS = ("paper", "none", "geometric", "color")
+OPTIMIZERS = ("adam", "sgd", "adamw")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+class ConfigError(ValueError):
+    """A parameter is unknown or has a value the recipe cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every knob of one training run. Defaults reproduce the paper's recipe."""
+
+    # --- data ---------------------------------------------------------------------------------
+    dataset: str = "synthetic"
+    """Registered dataset name (``synthetic`` is the embedded default, drawn procedurally)."""
+    data_root: str = ""
+    """Where datasets live; empty means $WBCREPRO_DATA, else ./data."""
+    synthetic_per_class: int = 100
+    """Images per class when ``dataset='synthetic'``."""
+    synthetic_size: int = 128
+    """Side of the drawn synthetic images (they are then resized like any other image)."""
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    split_seed: int = 0
+    """Seed of the split (and of the synthetic drawing); apart from ``seed`` so that several
+    training seeds share one split."""
+    # --- model --------------------------------------------------------------------------------
+    arch: str = "efficientnet_b4"
+    impl: str = "torchvision"
+    """``torchvision`` (faster on CPU) or ``efficientnet_pytorch`` (the paper's implementation)."""
+    num_classes: int = len(PAPER_CLASSES)
+    weights: str = "imagenet"
+    """``imagenet`` (each implementation's own download), ``none``, or a path to a local file."""
+    transfer: str = "finetune"
+    """``finetune`` trains all layers (the paper), ``frozen`` only the new head, ``scratch``
+    starts from random initialisation."""
+    dropout: float = -1.0
+    """Dropout before the head; negative keeps the architecture's own value (0.4 for b4)."""
+    # --- input and augmentation -----------------------------------------------------------------
+    img_size: int = 224
+    """The network input (CenterCrop size). The paper uses 224, below b4's native 380."""
+    pre_crop_size: int = 0
+    """RandomResizedCrop size before the CenterCrop; 0 keeps the paper's ratio 256/224."""
+    augment: str = "paper"
+    rrc_scale_min: float = 0.8
+    rotation_degrees: float = 45.0
+    hflip_p: float = 0.5
+    vflip_p: float = 0.5
+    brightness: float = 1.0
+    """ColorJitter brightness; the paper's 1.0 draws a factor in [0, 2] (down to a black image)."""
+    # --- optimisation ---------------------------------------------------------------------------
+    epochs: int = 80
+    batch_size: int = 16
+    optimizer: str = "adam"
+    lr: float = 0.005
+    lr_after_switch: float = 1.5e-6
+    lr_switch_epoch: int = 51
+    """First epoch (1-based) trained at ``lr_after_switch``. The paper gives 0.005 for "epochs 1-50"
+    and 1.5e-6 for "epochs 30-80", which overlap: 51 reads the first range literally (default),
+    30 reads the second one literally. A value above ``epochs`` never switches."""
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    # --- execution ----------------------------------------------------------------------------
+    seed: int = 0
+    deterministic: bool = True
+    device: str = "auto"
+    precision: str = "auto"
+    """``auto`` = bf16 autocast on CUDA, fp32 elsewhere."""
+    channels_last: bool = True
+    num_workers: int = 0
+    cache_images: bool = True
+    """Decode and resize every image once, keep the uint8 tensors in memory."""
+
+    # ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_flat(cls, params: dict[str, Any] | None = None) -> TrainConfig:
+        """Build a config from flat scalars, rejecting unknown keys and coercing strings.
+
+        Strings are accepted for every field (they come from the command line); anything else must
+        already have the field's type (ints are accepted for floats).
+        """
+        params = dict(params or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"unknown config key(s): {', '.join(unknown)}. Known keys: {', '.join(known)}"
+            )
+        hints = typing.get_type_hints(cls)
+        values = {name: _coerce(name, value, hints[name]) for name, value in params.items()}
+        return cls(**values)
+
+    def __post_init__(self) -> None:
+        _check_choice("arch", self.arch, ARCHS)
+        _check_choice("impl", self.impl, IMPLS)
+        _check_choice("transfer", self.transfer, TRANSFER_MODES)
+        _check_choice("augment", self.augment, AUGMENTATIONS)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("precision", self.precision, PRECISIONS)
+        for name in (
+            "synthetic_per_class",
+            "synthetic_size",
+            "num_classes",
+            "img_size",
+            "epochs",
+            "batch_size",
+            "lr_switch_epoch",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.num_classes < 2:
+            raise ConfigError(f"num_classes must be >= 2, got {self.num_classes}")
+        if self.pre_crop_size and self.pre_crop_size < self.img_size:
+            raise ConfigError(
+                f"pre_crop_size ({self.pre_crop_size}) must be 0 (auto) or >= img_size "
+                f"({self.img_size}): the CenterCrop cannot be larger than the image"
+            )
+        for name in ("lr", "lr_after_switch"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ConfigError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        for name in ("val_fraction", "test_fraction"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ConfigError("val_fraction + test_fraction must leave some training data (< 1)")
+        for name in ("hflip_p", "vflip_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(
+                    f"{name} must be a probability in [0, 1], got {getattr(self, name)}"
+                )
+        if not 0.0 < self.rrc_scale_min <= 1.0:
+            raise ConfigError(f"rrc_scale_min must be in (0, 1], got {self.rrc_scale_min}")
+        for name in ("rotation_degrees", "brightness", "weight_decay", "label_smoothing"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.dropout >= 1.0:
+            raise ConfigError(
+                f"dropout must be < 1 (negative = architecture default), got {self.dropout}"
+            )
+        if self.num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.transfer == "scratch" and self.weights != "none":
+            raise ConfigError(
+                f"transfer='scratch' trains from random initialisation, but "
+                f"weights={self.weights!r}; "
+                "set weights='none' (or choose transfer='finetune' / 'frozen')"
+            )
+        if self.transfer != "scratch" and self.weights == "none":
+            raise ConfigError(
+                f"transfer={self.transfer!r} needs pretrained weights, but weights='none'; "
+                "set weights='imagenet' or a local file, or choose transfer='scratch'"
+            )
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def resolved_pre_crop_size(self) -> int:
+        """RandomResizedCrop size: the paper's 256 at 224, scaled with ``img_size`` otherwise."""
+        return self.pre_crop_size or round(self.img_size * 256 / 224)
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of a 1-based epoch: ``lr`` before the switch, then ``lr_after_switch``."""
+        return self.lr if epoch < self.lr_switch_epoch else self.lr_after_switch
+
+    def to_flat(self) -> dict[str, Any]:
+        """The config as the flat dict it can be rebuilt from (written to the run folder)."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (validated like a new config)."""
+        return TrainConfig.from_flat({**self.to_flat(), **changes})
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of: {', '.join(choices)}")
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Coerce one flat value to its field's type, or raise a ConfigError naming the key."""
+    if isinstance(hint, types.UnionType):  # not used today, kept strict
+        raise ConfigError(f"{name}: union types are not supported in flat configs")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ConfigError(f"{name} must be a boolean (true/false), got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be a number, got {value!r}")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{name} must be a string, got {value!r}")
+    raise ConfigError(f"{name}: unsupported field type {hint!r}")  # pragma: no cover

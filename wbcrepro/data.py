@@ -1,0 +1,215 @@
+"""Images on disk -> tensors: reading with clear errors, the decode-once cache, loaders.
+
+A dataset is described by a *manifest*: a DataFrame with one row per image and the columns
+``path``, ``label`` (a class name), ``group`` (its source) and, once split, ``split``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms.v2 import functional as F
+from tqdm.auto import tqdm
+
+from wbcrepro.config import TrainConfig
+from wbcrepro.paths import cache_root
+from wbcrepro.splits import split_manifest
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+CACHE_UPSCALE = 1.15
+"""Cached images keep a shorter side of 1.15x the RandomResizedCrop size: enough for a 0.8-scale
+crop to be resampled down, never up, and small enough that an epoch does not decode full images."""
+
+
+class ImageReadError(OSError):
+    """An image file is missing, truncated or not an image; the message names the file."""
+
+
+class LabelError(ValueError):
+    """A manifest label is not one of the dataset's classes; the message names it."""
+
+
+def read_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an RGB image, turning every failure into an error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()  # decodes now: a truncated file fails here, not in a worker later
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(f"cannot read image {path}: {err}") from err
+
+
+def decode_resized(path: str | Path, shorter_side: int | None) -> torch.Tensor:
+    """Read an image as a uint8 CHW tensor, downscaled so its shorter side is ``shorter_side``."""
+    tensor = F.pil_to_tensor(read_image(path))
+    if shorter_side is not None and min(tensor.shape[-2:]) > shorter_side:
+        tensor = F.resize(tensor, shorter_side, antialias=True)
+    return tensor.contiguous()
+
+
+def cache_side(cfg: TrainConfig) -> int:
+    """Shorter side of cached images for ``cfg``'s input pipeline."""
+    return math.ceil(cfg.resolved_pre_crop_size * CACHE_UPSCALE)
+
+
+class ImageTable(Dataset):
+    """Images and integer labels; with ``cache_side`` set, every image is decoded once up front.
+
+    Decoding happens in the constructor, in the main process, so DataLoader workers share the
+    decoded tensors (copy-on-write) instead of each decoding full-size JPEG/BMP every epoch.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        targets: Sequence[int],
+        transform: Callable | None = None,
+        cache_side: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        if len(paths) != len(targets):
+            raise ValueError(f"{len(paths)} paths but {len(targets)} targets")
+        self.paths = list(map(str, paths))
+        self.targets = [int(t) for t in targets]
+        self.transform = transform
+        self.cache_side = cache_side
+        self._cache: list[torch.Tensor] | None = None
+        if cache_side is not None:
+            self._cache = [
+                decode_resized(p, cache_side)
+                for p in tqdm(self.paths, desc="decode", disable=not progress, leave=False)
+            ]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, index: int) -> torch.Tensor | Image.Image:
+        """The untransformed image: a cached uint8 tensor, or a freshly read PIL image."""
+        return self._cache[index] if self._cache is not None else read_image(self.paths[index])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = self.load(index)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.targets[index]
+
+
+def encode_labels(labels: Sequence[str], class_names: Sequence[str]) -> list[int]:
+    """Class names -> indices into ``class_names``; an unknown label raises naming it."""
+    index = {name: i for i, name in enumerate(class_names)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise LabelError(
+            f"unknown label(s) {', '.join(map(repr, unknown))}; expected one of "
+            f"{', '.join(class_names)}"
+        )
+    return [index[label] for label in labels]
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """A dataset loaded and split for one run."""
+
+    name: str
+    class_names: tuple[str, ...]
+    manifest: pd.DataFrame
+    """One row per image: ``path``, ``label``, ``group``, ``split`` (written to the run folder)."""
+    synthetic: bool
+
+    def rows(self, split: str) -> pd.DataFrame:
+        return self.manifest[self.manifest["split"] == split]
+
+    def class_counts(self) -> pd.DataFrame:
+        """Images per class (rows) and split (columns)."""
+        return pd.crosstab(self.manifest["label"], self.manifest["split"]).reindex(
+            list(self.class_names), fill_value=0
+        )
+
+
+def load_split_data(cfg: TrainConfig, manifest: pd.DataFrame | None = None) -> SplitData:
+    """The dataset named by ``cfg`` with its split; an existing ``manifest`` (resume) is reused.
+
+    Reusing the manifest written into the run folder makes a resumed run see exactly the split it
+    started with, even if the split code or the files on disk have changed since.
+    """
+    from wbcrepro.datasets import get_dataset  # late import: the registry imports this module
+
+    spec = get_dataset(cfg.dataset)
+    if manifest is None:
+        manifest = spec.load(cfg)
+        if "split" not in manifest.columns:
+            manifest = split_manifest(manifest, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+    encode_labels(manifest["label"].tolist(), spec.classes)  # fail early on unknown labels
+    if cfg.num_classes != len(spec.classes):
+        raise ValueError(
+            f"num_classes={cfg.num_classes} but dataset {cfg.dataset!r} has {len(spec.classes)} "
+            f"classes ({', '.join(spec.classes)}); set num_classes={len(spec.classes)}"
+        )
+    return SplitData(cfg.dataset, tuple(spec.classes), manifest, spec.synthetic)
+
+
+def make_table(
+    data: SplitData, split: str, transform: Callable, cfg: TrainConfig, progress: bool = False
+) -> ImageTable:
+    """An :class:`ImageTable` for one split of ``data``."""
+    rows = data.rows(split)
+    return ImageTable(
+        rows["path"].tolist(),
+        encode_labels(rows["label"].tolist(), data.class_names),
+        transform,
+        cache_side(cfg) if cfg.cache_images else None,
+        progress=progress,
+    )
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Seed numpy and random in a DataLoader worker from torch's per-worker seed."""
+    import random
+
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_loader(
+    table: ImageTable, cfg: TrainConfig, train: bool, generator: torch.Generator | None = None
+) -> DataLoader:
+    """A DataLoader whose shuffling and worker seeds come from ``generator`` (reproducible)."""
+    return DataLoader(
+        table,
+        batch_size=cfg.batch_size,
+        shuffle=train,
+        drop_last=False,
+        num_workers=cfg.num_workers,
+        worker_init_fn=_seed_worker,
+        generator=generator,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+    )
+
+
+def synthetic_dir(per_class: int, size: int, seed: int) -> Path:
+    """Cache folder of one synthetic dataset (drawn once, reused by every run)."""
+    return cache_root() / "synthetic" / f"per{per_class}-size{size}-seed{seed}"
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files under ``folder`` (recursively), sorted; an empty or missing folder raises."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder not found: {folder}")
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+    return found
