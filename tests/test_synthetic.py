@@ -140,7 +140,13 @@ def test_refuses_to_overwrite_foreign_directory(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"per_class": 0}, "per_class"), ({"size": 31}, "size"), ({"per_class": -3}, "per_class")],
+    [
+        ({"per_class": 0}, "per_class"),
+        ({"per_class": -3}, "per_class"),
+        ({"per_class": 2.5}, "per_class"),
+        ({"size": 31}, "size"),
+        ({"seed": -1}, "seed"),
+    ],
 )
 def test_bad_parameters(tmp_path: Path, kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):

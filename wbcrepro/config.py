@@ -7,6 +7,7 @@ are the paper's recipe (Chegodaev 2021), so an empty dict *is* the paper's setti
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import types
@@ -157,6 +158,8 @@ class TrainConfig:
         for name in ("rotation_degrees", "brightness", "weight_decay", "label_smoothing"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.label_smoothing > 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1], got {self.label_smoothing}")
         if self.dropout >= 1.0:
             raise ConfigError(
                 f"dropout must be < 1 (negative = architecture default), got {self.dropout}"
@@ -229,14 +232,15 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if hint is float:
         if isinstance(value, bool):
             raise ConfigError(f"{name} must be a number, got {value!r}")
+        number = None
         if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{name} must be a number, got {value!r}")
+            number = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is None or not math.isfinite(number):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        return number
     if hint is str:
         if isinstance(value, str):
             return value

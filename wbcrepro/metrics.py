@@ -74,15 +74,23 @@ def classification_report(
     labels = list(range(len(class_names)))
     n = len(t)
     correct = int((t == p).sum())
-    precision, recall, f1, support = precision_recall_fscore_support(
-        t, p, labels=labels, zero_division=0
-    )
+    if n == 0:  # nothing to score: every metric is undefined, not zero
+        zeros = np.zeros(len(labels))
+        precision, recall, f1, support = zeros, zeros, zeros, zeros.astype(int)
+    else:
+        precision, recall, f1, support = precision_recall_fscore_support(
+            t, p, labels=labels, zero_division=0
+        )
     report: dict[str, Any] = {
         "n": n,
         "correct": correct,
         "accuracy": float(accuracy_score(t, p)) if n else float("nan"),
         "balanced_accuracy": float(balanced_accuracy_score(t, p)) if n else float("nan"),
-        "macro_f1": float(f1_score(t, p, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": (
+            float(f1_score(t, p, labels=labels, average="macro", zero_division=0))
+            if n
+            else float("nan")
+        ),
         "per_class": {
             name: {
                 "precision": float(precision[i]),
@@ -92,7 +100,11 @@ def classification_report(
             }
             for i, name in enumerate(class_names)
         },
-        "confusion_matrix": confusion_matrix(t, p, labels=labels).tolist(),
+        "confusion_matrix": (
+            confusion_matrix(t, p, labels=labels)
+            if n
+            else np.zeros((len(labels), len(labels)), dtype=int)
+        ).tolist(),
         "class_names": list(class_names),
     }
     if with_intervals:

@@ -1,0 +1,40 @@
+"""Shared fixtures: an isolated cache folder and a tiny, fast training configuration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("WBCREPRO_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+# Small enough to train an epoch in about a second on 2 CPU cores.
+TINY = {
+    "dataset": "synthetic",
+    "synthetic_per_class": 10,
+    "synthetic_size": 48,
+    "arch": "efficientnet_b0",
+    "img_size": 32,
+    "epochs": 1,
+    "batch_size": 8,
+    "weights": "none",
+    "transfer": "scratch",
+    "lr": 0.001,
+    "val_fraction": 0.2,
+    "test_fraction": 0.2,
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every cache the package writes goes to a temporary folder (never ~/.cache or the data)."""
+    cache = tmp_path_factory.mktemp("wbcrepro-cache")
+    os.environ["WBCREPRO_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture
+def tiny() -> dict:
+    return dict(TINY)
