@@ -110,6 +110,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="images per class (0: just enough for warmup + steps batches)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--deterministic",
+        choices=("true", "false"),
+        default="true",
+        help="our config's deterministic flag (the package default is true; the plain loop, like "
+        "the torchvision reference's default, never enables deterministic algorithms)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--json", type=Path, default=None, help="write the results dict here")
     parser.add_argument("--only", choices=LOOPS, default=None, help=argparse.SUPPRESS)
@@ -142,6 +149,7 @@ def make_config(args: argparse.Namespace, per_class: int) -> TrainConfig:
             "num_workers": args.num_workers,
             "device": args.device,
             "seed": args.seed,
+            "deterministic": args.deterministic,
         }
     )
 
@@ -372,6 +380,8 @@ def child_command(args: argparse.Namespace, loop: str, out: Path) -> list[str]:
         args.impl,
         "--device",
         args.device,
+        "--deterministic",
+        args.deterministic,
     ]
     for name in (
         "img_size",
@@ -436,12 +446,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = {
         loop: {
             key: median_of(loop_runs, key)
-            for key in ("images_per_s", "step_ms", "data_ms", "peak_rss_mib")
+            for key in ("images_per_s", "data_ms", "peak_rss_mib")
             + (("cuda_max_allocated_mib",) if "cuda_max_allocated_mib" in loop_runs[0] else ())
         }
         for loop, loop_runs in runs.items()
     }
+    for row in summary.values():  # ms/step consistent with the median images/s
+        row["step_ms"] = 1000 * cfg.batch_size / row["images_per_s"]
     ratio = summary["ours"]["images_per_s"] / summary["plain"]["images_per_s"]
+    # Each repeat ran plain then ours back to back: their ratio sees (nearly) the same load.
+    paired = [
+        o["images_per_s"] / p["images_per_s"]
+        for p, o in zip(runs["plain"], runs["ours"], strict=True)
+    ]
     cuda = "cuda_max_allocated_mib" in summary["ours"]
 
     header = f"{'loop':<6} {'images/s':>9} {'ms/step':>9} {'data ms/step':>13} {'peak RSS MiB':>13}"
@@ -460,9 +477,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     where = f"CPU {threads} threads" if device.type == "cpu" else f"{device.type.upper()}"
     tail = (
         f"({cfg.arch} @{cfg.img_size} px, batch {cfg.batch_size}, {where}"
-        f"{f', {cfg.num_workers} workers' if cfg.num_workers else ''})"
+        f"{f', {cfg.num_workers} workers' if cfg.num_workers else ''}"
+        f"{'' if cfg.deterministic else ', ours deterministic=false'})"
     )
     print(f"medians of {args.repeats} run(s) each; 'data' = time waiting for the next batch")
+    print(
+        "ratio per repeat (plain and ours back to back): "
+        + ", ".join(f"{r:.2f}x" for r in paired)
+        + f"; median {statistics.median(paired):.2f}x"
+    )
     print(f"ratio ours/plain: {ratio:.2f}x {tail}")
 
     if args.json:
@@ -477,6 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "runs": runs,
             "median": summary,
             "ratio_ours_plain": ratio,
+            "ratio_per_repeat": paired,
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

@@ -144,34 +144,34 @@ def test_read_image_returns_independent_loaded_image(tmp_path: Path) -> None:
 
 def test_decode_resized_downsizes_shorter_side(tmp_path: Path) -> None:
     path = _write(tmp_path / "wide.png", 300, 200)
-    t = decode_resized(path, 100)
-    assert t.dtype == torch.uint8
-    assert tuple(t.shape) == (3, 100, 150)
-    assert t.is_contiguous()
+    image = decode_resized(path, 100)
+    assert image.mode == "RGB"
+    assert image.size == (150, 100)
 
 
 def test_decode_resized_portrait(tmp_path: Path) -> None:
     path = _write(tmp_path / "tall.jpg", 120, 360)
-    assert tuple(decode_resized(path, 60).shape) == (3, 180, 60)
+    assert decode_resized(path, 60).size == (60, 180)
 
 
 @pytest.mark.parametrize("side", [200, 48, 1000])
 def test_decode_resized_never_upsizes(tmp_path: Path, side: int) -> None:
     path = _write(tmp_path / "small.png", 64, 48)
-    t = decode_resized(path, side)
-    assert tuple(t.shape) == (3, 48, 64)
+    image = decode_resized(path, side)
+    assert image.size == (64, 48)
     # unchanged pixels when no resize happens
-    assert torch.equal(t, torch.from_numpy(_pixels(64, 48)).permute(2, 0, 1))
+    assert np.array_equal(np.asarray(image), _pixels(64, 48))
 
 
 def test_decode_resized_none_keeps_size(tmp_path: Path) -> None:
     path = _write(tmp_path / "big.bmp", 500, 400)
-    assert tuple(decode_resized(path, None).shape) == (3, 400, 500)
+    assert decode_resized(path, None).size == (500, 400)
 
 
 def test_decode_resized_grayscale_gives_three_channels(tmp_path: Path) -> None:
     path = _write(tmp_path / "gray.png", 80, 80, mode="L")
-    assert tuple(decode_resized(path, 40).shape) == (3, 40, 40)
+    image = decode_resized(path, 40)
+    assert image.mode == "RGB" and image.size == (40, 40)
 
 
 def test_cache_side_is_above_random_resized_crop() -> None:
@@ -222,7 +222,7 @@ def test_image_table_cache_survives_file_removal(three_images: list[Path]) -> No
     for p in three_images:
         p.unlink()
     image, target = table[2]
-    assert target == 2 and image.shape[0] == 3
+    assert target == 2 and image.mode == "RGB"
 
 
 def test_image_table_without_cache_reads_every_time(
@@ -247,13 +247,12 @@ def test_image_table_items_are_tensor_int_pairs(three_images: list[Path]) -> Non
         assert type(target) is int and target == expected_target
 
 
-def test_image_table_cached_images_are_downsized_uint8(three_images: list[Path]) -> None:
+def test_image_table_cached_images_are_downsized(three_images: list[Path]) -> None:
     table = ImageTable(three_images, [0, 1, 2], cache_side=100)
-    shapes = [tuple(table.load(i).shape) for i in range(3)]
-    assert shapes == [(3, 100, 133), (3, 100, 100), (3, 120, 90)]  # the small one is kept
-    assert all(table.load(i).dtype == torch.uint8 for i in range(3))
-    image, target = table[0]  # no transform: the cached tensor itself
-    assert torch.equal(image, table.load(0)) and target == 0
+    sizes = [table.load(i).size for i in range(3)]
+    assert sizes == [(133, 100), (100, 100), (90, 120)]  # the small one is kept
+    image, target = table[0]  # no transform: the cached image itself
+    assert image is table.load(0) and target == 0
 
 
 def test_image_table_cached_and_uncached_agree(three_images: list[Path]) -> None:

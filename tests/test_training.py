@@ -169,24 +169,38 @@ def test_cli_evaluate_and_predict_a_checkpoint(three_epochs, tmp_path) -> None:
         p: expected.loc[p, "predicted"] for p in images}
 
 
-def test_cli_reports_bad_input_clearly(three_epochs, tmp_path) -> None:
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    """The CLI in-process (no torch import per call): exit code, stdout, stderr."""
+    from wbcrepro.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:  # argparse's --help and usage errors
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_reports_bad_input_clearly(three_epochs, tmp_path, capsys) -> None:
     _, folder = three_epochs
-    bad = cli("train", "epochz=3", "--out", str(tmp_path / "x"), check=False)
-    assert bad.returncode == 2 and "unknown config key(s): epochz" in bad.stderr
-    bad = cli("train", "lr=fast", "--out", str(tmp_path / "x"), check=False)
-    assert bad.returncode == 2 and "lr must be a finite number" in bad.stderr
-    bad = cli("evaluate", str(tmp_path / "missing.pt"), check=False)
-    assert bad.returncode == 2 and "checkpoint not found" in bad.stderr
+    code, _, err = run_main(capsys, "train", "epochz=3", "--out", str(tmp_path / "x"))
+    assert code == 2 and "unknown config key(s): epochz" in err
+    code, _, err = run_main(capsys, "train", "lr=fast", "--out", str(tmp_path / "x"))
+    assert code == 2 and "lr must be a finite number, got 'fast'" in err
+    code, _, err = run_main(capsys, "evaluate", str(tmp_path / "missing.pt"))
+    assert code == 2 and "checkpoint not found" in err
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
-    bad = cli("predict", str(folder), str(broken), check=False)
-    assert bad.returncode == 2 and f"cannot read image {broken}" in bad.stderr
+    code, _, err = run_main(capsys, "predict", str(folder), str(broken))
+    assert code == 2 and f"cannot read image {broken}" in err
+    code, _, err = run_main(capsys, "predict", str(folder), str(tmp_path / "nowhere"))
+    assert code == 2 and "no such image or folder" in err
 
 
-def test_train_help_lists_usage() -> None:
-    for command in ("train", "evaluate", "predict"):
-        proc = cli(command, "--help")
-        assert "usage: wbcrepro " + command in proc.stdout
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict"])
+def test_every_command_has_help(command: str, capsys) -> None:
+    code, out, _ = run_main(capsys, command, "--help")
+    assert code == 0 and f"usage: wbcrepro {command}" in out
 
 
 @pytest.mark.skipif(os.cpu_count() is None, reason="needs os.cpu_count")

@@ -55,13 +55,13 @@ def _uint8_chw(width: int = 300, height: int = 260, seed: int = 0) -> torch.Tens
 
 def test_paper_pipeline_order() -> None:
     assert _types(paper_train_transform()) == [
-        v2.ToImage,
         v2.RandomResizedCrop,
         v2.RandomRotation,
         v2.RandomHorizontalFlip,
         v2.RandomVerticalFlip,
         v2.CenterCrop,
         v2.ColorJitter,
+        v2.ToImage,
         v2.ToDtype,
         v2.Normalize,
     ]
@@ -69,7 +69,7 @@ def test_paper_pipeline_order() -> None:
 
 def test_paper_pipeline_arguments() -> None:
     t = paper_train_transform().transforms
-    rrc, rot, hflip, vflip, crop, jitter, todtype, norm = t[1:]
+    rrc, rot, hflip, vflip, crop, jitter, _, todtype, norm = t
     assert tuple(rrc.size) == (256, 256)
     assert tuple(rrc.scale) == pytest.approx((0.8, 1.0))
     assert list(rot.degrees) == [-45.0, 45.0]
@@ -133,7 +133,10 @@ def test_pil_and_tensor_inputs_agree_in_eval() -> None:
     pil = _pil_image()
     tensor = torch.from_numpy(np.array(pil)).permute(2, 0, 1).contiguous()
     transform = build_eval_transform(TrainConfig())
-    assert torch.allclose(transform(pil), transform(tensor), atol=1e-6)
+    # PIL resamples in uint8, tensors in float: they may differ by a grey level or two, not more
+    diff = (transform(pil) - transform(tensor)).abs()
+    assert diff.max().item() < 3 / 255 / min(IMAGENET_STD)
+    assert diff.mean().item() < 0.01
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,7 +146,7 @@ def test_pil_and_tensor_inputs_agree_in_eval() -> None:
 
 def test_eval_transform_has_no_random_transforms() -> None:
     compose = build_eval_transform(TrainConfig())
-    assert _types(compose) == [v2.ToImage, v2.Resize, v2.CenterCrop, v2.ToDtype, v2.Normalize]
+    assert _types(compose) == [v2.Resize, v2.CenterCrop, v2.ToImage, v2.ToDtype, v2.Normalize]
     assert not any(isinstance(t, RANDOM_TYPES) for t in compose.transforms)
     resize = _of_type(compose, v2.Resize)[0]
     assert list(resize.size) == [256]
@@ -177,8 +180,7 @@ def test_augment_none_equals_eval_pipeline() -> None:
 def test_augment_geometric_has_no_color_jitter() -> None:
     types = _types(build_train_transform(TrainConfig(augment="geometric")))
     assert v2.ColorJitter not in types
-    assert types[:6] == [
-        v2.ToImage,
+    assert types[:5] == [
         v2.RandomResizedCrop,
         v2.RandomRotation,
         v2.RandomHorizontalFlip,

@@ -16,7 +16,6 @@ import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms.v2 import functional as F
 from tqdm.auto import tqdm
 
 from wbcrepro.config import TrainConfig
@@ -50,12 +49,19 @@ def read_image(path: str | Path) -> Image.Image:
         raise ImageReadError(f"cannot read image {path}: {err}") from err
 
 
-def decode_resized(path: str | Path, shorter_side: int | None) -> torch.Tensor:
-    """Read an image as a uint8 CHW tensor, downscaled so its shorter side is ``shorter_side``."""
-    tensor = F.pil_to_tensor(read_image(path))
-    if shorter_side is not None and min(tensor.shape[-2:]) > shorter_side:
-        tensor = F.resize(tensor, shorter_side, antialias=True)
-    return tensor.contiguous()
+def decode_resized(path: str | Path, shorter_side: int | None) -> Image.Image:
+    """Read an RGB image, downscaled (antialiased) so that its shorter side is ``shorter_side``.
+
+    The result stays a PIL image: the paper's augmentation (crop, rotation, flips, jitter) runs
+    about twice as fast on PIL images as on uint8 tensors on the CPU.
+    """
+    image = read_image(path)
+    if shorter_side is not None and min(image.size) > shorter_side:
+        width, height = image.size
+        scale = shorter_side / min(width, height)
+        size = (max(shorter_side, round(width * scale)), max(shorter_side, round(height * scale)))
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    return image
 
 
 def cache_side(cfg: TrainConfig) -> int:
@@ -67,7 +73,8 @@ class ImageTable(Dataset):
     """Images and integer labels; with ``cache_side`` set, every image is decoded once up front.
 
     Decoding happens in the constructor, in the main process, so DataLoader workers share the
-    decoded tensors (copy-on-write) instead of each decoding full-size JPEG/BMP every epoch.
+    decoded, downscaled images (copy-on-write) instead of each decoding full-size JPEG/BMP every
+    epoch.
     """
 
     def __init__(
@@ -84,7 +91,7 @@ class ImageTable(Dataset):
         self.targets = [int(t) for t in targets]
         self.transform = transform
         self.cache_side = cache_side
-        self._cache: list[torch.Tensor] | None = None
+        self._cache: list[Image.Image] | None = None
         if cache_side is not None:
             self._cache = [
                 decode_resized(p, cache_side)
@@ -94,8 +101,8 @@ class ImageTable(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def load(self, index: int) -> torch.Tensor | Image.Image:
-        """The untransformed image: a cached uint8 tensor, or a freshly read PIL image."""
+    def load(self, index: int) -> Image.Image:
+        """The untransformed image: from the cache, or freshly read from disk."""
         return self._cache[index] if self._cache is not None else read_image(self.paths[index])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:

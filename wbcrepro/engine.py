@@ -62,6 +62,10 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
+        # Deterministic mode also fills every new tensor with NaN (to expose reads of
+        # uninitialised memory), which costs ~20 % of a CPU training step and adds nothing to
+        # reproducibility: our kernels never read uninitialised memory.
+        torch.utils.deterministic.fill_uninitialized_memory = False
         torch.backends.cudnn.benchmark = False
     else:
         torch.use_deterministic_algorithms(False)

@@ -1,8 +1,8 @@
 """The paper's augmentation pipeline, its evaluation counterpart and the ablation variants.
 
-All pipelines accept a PIL image or a uint8 CHW tensor (what the decode cache holds) and return a
-normalised float32 tensor, using torchvision transforms v2 (which work on uint8 tensors directly,
-so the cached images are never converted back to PIL).
+All pipelines accept a PIL image (what the decode cache holds) or a uint8 CHW tensor and return a
+normalised float32 tensor, using torchvision transforms v2. The geometric and colour steps come
+before the conversion to a tensor: on the CPU they run about twice as fast on PIL images.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def input_stats(arch: str) -> Stats:
 
 
 def _to_normalised_tensor(stats: Stats) -> list[v2.Transform]:
-    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(*stats)]
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(*stats)]
 
 
 def paper_train_transform(
@@ -47,7 +47,6 @@ def paper_train_transform(
     45-degree rotation of a 256 px square leaves.
     """
     steps: list[v2.Transform] = [
-        v2.ToImage(),
         v2.RandomResizedCrop(pre_crop_size, scale=(rrc_scale_min, 1.0), antialias=True),
         v2.RandomRotation(rotation_degrees),
         v2.RandomHorizontalFlip(p=hflip_p),
@@ -70,7 +69,6 @@ def eval_transform(
     """
     return v2.Compose(
         [
-            v2.ToImage(),
             v2.Resize(pre_crop_size, antialias=True),
             v2.CenterCrop(img_size),
             *_to_normalised_tensor(stats),
@@ -84,7 +82,6 @@ def color_only_transform(
     """Ablation: the evaluation geometry plus the paper's ColorJitter only."""
     return v2.Compose(
         [
-            v2.ToImage(),
             v2.Resize(pre_crop_size, antialias=True),
             v2.CenterCrop(img_size),
             v2.ColorJitter(brightness=brightness),
