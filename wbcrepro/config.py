@@ -39,12 +39,24 @@ class TrainConfig:
     """Registered dataset name (``synthetic`` is the embedded default, drawn procedurally)."""
     data_root: str = ""
     """Where datasets live; empty means $WBCREPRO_DATA, else ./data."""
+    data_path: str = ""
+    """For ``dataset='folder'`` an ImageFolder tree, for ``'csv'`` a path,label[,group] file."""
+    crop_margin: int = 16
+    """Pixels kept around a detector box when cropping cells out of whole smears (BCCD)."""
+    exclude_classes: str = ""
+    """Comma-separated classes to leave out (for example ``basophil`` on BCCD, which has 2
+    images: too few to appear in train, validation and test); listed as excluded in the run."""
+    skip_bad_files: bool = False
+    """Skip unreadable images instead of stopping; every skipped file is listed in the run."""
     synthetic_per_class: int = 100
     """Images per class when ``dataset='synthetic'``."""
     synthetic_size: int = 128
     """Side of the drawn synthetic images (they are then resized like any other image)."""
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+    n_folds: int = 0
+    """k of a stratified group k-fold (fold ``fold`` is the test set); 0 = one random split."""
+    fold: int = 0
     split_seed: int = 0
     """Seed of the split (and of the synthetic drawing); apart from ``seed`` so that several
     training seeds share one split."""
@@ -53,6 +65,7 @@ class TrainConfig:
     impl: str = "torchvision"
     """``torchvision`` (faster on CPU) or ``efficientnet_pytorch`` (the paper's implementation)."""
     num_classes: int = len(PAPER_CLASSES)
+    """Outputs of the new head; must match the dataset's classes (0 = take the dataset's)."""
     weights: str = "imagenet"
     """``imagenet`` (each implementation's own download), ``none``, or a path to a local file."""
     transfer: str = "finetune"
@@ -125,7 +138,6 @@ class TrainConfig:
         for name in (
             "synthetic_per_class",
             "synthetic_size",
-            "num_classes",
             "img_size",
             "epochs",
             "batch_size",
@@ -133,8 +145,16 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.num_classes < 2:
-            raise ConfigError(f"num_classes must be >= 2, got {self.num_classes}")
+        if self.num_classes == 1 or self.num_classes < 0:
+            raise ConfigError(f"num_classes must be >= 2 (or 0 = auto), got {self.num_classes}")
+        if self.crop_margin < 0:
+            raise ConfigError(f"crop_margin must be >= 0, got {self.crop_margin}")
+        if self.n_folds == 1 or self.n_folds < 0:
+            raise ConfigError(f"n_folds must be 0 (no k-fold) or >= 2, got {self.n_folds}")
+        if self.n_folds and not 0 <= self.fold < self.n_folds:
+            raise ConfigError(f"fold must be in [0, n_folds={self.n_folds}), got {self.fold}")
+        if self.dataset in ("folder", "csv") and not self.data_path:
+            raise ConfigError(f"dataset={self.dataset!r} needs data_path= (the tree or the file)")
         if self.pre_crop_size and self.pre_crop_size < self.img_size:
             raise ConfigError(
                 f"pre_crop_size ({self.pre_crop_size}) must be 0 (auto) or >= img_size "

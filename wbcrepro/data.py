@@ -84,6 +84,7 @@ class ImageTable(Dataset):
         transform: Callable | None = None,
         cache_side: int | None = None,
         progress: bool = False,
+        skip_bad_files: bool = False,
     ) -> None:
         if len(paths) != len(targets):
             raise ValueError(f"{len(paths)} paths but {len(targets)} targets")
@@ -91,12 +92,32 @@ class ImageTable(Dataset):
         self.targets = [int(t) for t in targets]
         self.transform = transform
         self.cache_side = cache_side
+        self.skipped: list[tuple[str, str]] = []
+        """(path, error) of every unreadable image left out (only with ``skip_bad_files``)."""
         self._cache: list[Image.Image] | None = None
-        if cache_side is not None:
-            self._cache = [
-                decode_resized(p, cache_side)
-                for p in tqdm(self.paths, desc="decode", disable=not progress, leave=False)
-            ]
+        if cache_side is None and not skip_bad_files:
+            return
+        # One pass over the files: decode for the cache and/or find unreadable files up front,
+        # so that a bad file never surfaces in the middle of an epoch.
+        kept_paths, kept_targets, cache = [], [], []
+        for path, target in tqdm(
+            list(zip(self.paths, self.targets, strict=True)),
+            desc="decode",
+            disable=not progress,
+            leave=False,
+        ):
+            try:
+                image = decode_resized(path, cache_side)
+            except ImageReadError as err:
+                if not skip_bad_files:
+                    raise
+                self.skipped.append((path, str(err)))
+                continue
+            kept_paths.append(path)
+            kept_targets.append(target)
+            cache.append(image)
+        self.paths, self.targets = kept_paths, kept_targets
+        self._cache = cache if cache_side is not None else None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -133,6 +154,9 @@ class SplitData:
     manifest: pd.DataFrame
     """One row per image: ``path``, ``label``, ``group``, ``split`` (written to the run folder)."""
     synthetic: bool
+    excluded: pd.DataFrame | None = None
+    """What the loader left out, with reasons (written to the run folder)."""
+    notes: tuple[str, ...] = ()
 
     def rows(self, split: str) -> pd.DataFrame:
         return self.manifest[self.manifest["split"] == split]
@@ -144,6 +168,44 @@ class SplitData:
         )
 
 
+def drop_classes(loaded, exclude_classes: str):
+    """``loaded`` without the comma-separated ``exclude_classes`` (their images become excluded).
+
+    An unknown class name is an error: a typo must not silently keep a class in.
+    """
+    from wbcrepro.datasets import Loaded
+
+    names = [n.strip() for n in exclude_classes.split(",") if n.strip()]
+    if not names:
+        return loaded
+    unknown = sorted(set(names) - set(loaded.classes))
+    if unknown:
+        raise LabelError(
+            f"exclude_classes names unknown class(es) {', '.join(unknown)}; "
+            f"classes are {', '.join(loaded.classes)}"
+        )
+    dropped = loaded.manifest["label"].isin(names)
+    excluded = pd.concat(
+        [
+            loaded.excluded,
+            pd.DataFrame(
+                {
+                    "item": loaded.manifest.loc[dropped, "path"],
+                    "reason": "class excluded by exclude_classes",
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    classes = tuple(c for c in loaded.classes if c not in names)
+    return Loaded(
+        loaded.manifest[~dropped].reset_index(drop=True),
+        classes,
+        excluded,
+        (*loaded.notes, f"classes left out: {', '.join(names)}"),
+    )
+
+
 def load_split_data(cfg: TrainConfig, manifest: pd.DataFrame | None = None) -> SplitData:
     """The dataset named by ``cfg`` with its split; an existing ``manifest`` (resume) is reused.
 
@@ -153,17 +215,24 @@ def load_split_data(cfg: TrainConfig, manifest: pd.DataFrame | None = None) -> S
     from wbcrepro.datasets import get_dataset  # late import: the registry imports this module
 
     spec = get_dataset(cfg.dataset)
+    loaded = drop_classes(spec.load(cfg), cfg.exclude_classes)
     if manifest is None:
-        manifest = spec.load(cfg)
-        if "split" not in manifest.columns:
-            manifest = split_manifest(manifest, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
-    encode_labels(manifest["label"].tolist(), spec.classes)  # fail early on unknown labels
-    if cfg.num_classes != len(spec.classes):
-        raise ValueError(
-            f"num_classes={cfg.num_classes} but dataset {cfg.dataset!r} has {len(spec.classes)} "
-            f"classes ({', '.join(spec.classes)}); set num_classes={len(spec.classes)}"
+        manifest = split_manifest(
+            loaded.manifest,
+            cfg.val_fraction,
+            cfg.test_fraction,
+            cfg.split_seed,
+            cfg.n_folds,
+            cfg.fold,
         )
-    return SplitData(cfg.dataset, tuple(spec.classes), manifest, spec.synthetic)
+    classes = tuple(loaded.classes)
+    encode_labels(manifest["label"].tolist(), classes)  # fail early on unknown labels
+    if cfg.num_classes and cfg.num_classes != len(classes):
+        raise ValueError(
+            f"num_classes={cfg.num_classes} but dataset {cfg.dataset!r} has {len(classes)} "
+            f"classes ({', '.join(classes)}); set num_classes={len(classes)} (or 0 = auto)"
+        )
+    return SplitData(cfg.dataset, classes, manifest, spec.synthetic, loaded.excluded, loaded.notes)
 
 
 def make_table(
@@ -177,6 +246,7 @@ def make_table(
         transform,
         cache_side(cfg) if cfg.cache_images else None,
         progress=progress,
+        skip_bad_files=cfg.skip_bad_files,
     )
 
 

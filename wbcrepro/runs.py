@@ -4,6 +4,9 @@ A run folder holds::
 
     params.json     the resolved config (rebuilds the run: TrainConfig.from_flat)
     split.csv       the manifest with its train/val/test split (re-read on resume)
+    excluded.csv    what the dataset loader left out, with reasons (for example BCCD smears
+                    with two white cells)
+    skipped.csv     unreadable images skipped (only with skip_bad_files=true; else they stop)
     metrics.csv     one row per finished epoch
     checkpoint.pt   model + optimizer + history, replaced atomically after every epoch
     results.json    status, parameters, environment, dataset counts, final metrics
@@ -49,6 +52,7 @@ PARAMS, SPLIT, METRICS, CHECKPOINT, RESULTS = (
     "checkpoint.pt",
     "results.json",
 )
+EXCLUDED, SKIPPED = "excluded.csv", "skipped.csv"
 EPOCH_FIELDS = (
     "epoch",
     "lr",
@@ -181,10 +185,10 @@ def prepare_run_folder(cfg: TrainConfig, folder: Path, resume: bool) -> bool:
     return False
 
 
-def _save_predictions(path: Path, rows: pd.DataFrame, result: dict, class_names) -> None:
+def _save_predictions(path: Path, paths: list[str], result: dict, class_names) -> None:
     table = pd.DataFrame(
         {
-            "path": rows["path"].to_numpy(),
+            "path": paths,
             "label": [class_names[i] for i in result["targets"]],
             "predicted": [class_names[i] for i in result["predictions"]],
         }
@@ -229,10 +233,16 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
     data = load_split_data(cfg, manifest)
     if not resuming:
         data.manifest.to_csv(folder / SPLIT, index=False)
+    if data.excluded is not None and not resuming:
+        data.excluded.to_csv(folder / EXCLUDED, index=False)
     train_set = make_table(data, "train", build_train_transform(cfg), cfg, progress)
     val_set = make_table(data, "val", build_eval_transform(cfg), cfg, progress)
     test_set = make_table(data, "test", build_eval_transform(cfg), cfg, progress)
+    skipped = [row for table in (train_set, val_set, test_set) for row in table.skipped]
+    pd.DataFrame(skipped, columns=["path", "error"]).to_csv(folder / SKIPPED, index=False)
 
+    # num_classes=0 means "the dataset's": the network gets the resolved count.
+    cfg = cfg.replace(num_classes=len(data.class_names)) if not cfg.num_classes else cfg
     model = build_model(cfg)
     implementation = implementation_of(cfg.arch, cfg.impl)
     results["model"] = {
@@ -245,6 +255,9 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
         "name": data.name,
         "synthetic": data.synthetic,
         "class_names": list(data.class_names),
+        "notes": list(data.notes),
+        "excluded_by_loader": 0 if data.excluded is None else len(data.excluded),
+        "skipped_unreadable": len(skipped),
         "counts": {
             split: data.class_counts().get(split, pd.Series(dtype=int)).to_dict()
             for split in ("train", "val", "test")
@@ -344,7 +357,7 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
         )
         final[split]["loss"] = result["loss"]
         _save_predictions(
-            folder / f"predictions_{split}.csv", data.rows(split), result, data.class_names
+            folder / f"predictions_{split}.csv", table.paths, result, data.class_names
         )
     results.update(
         status="complete",

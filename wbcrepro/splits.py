@@ -30,25 +30,51 @@ def _take_fold(frame: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
-def split_manifest(
-    manifest: pd.DataFrame, val_fraction: float, test_fraction: float, seed: int
-) -> pd.DataFrame:
-    """Add a ``split`` column (train / val / test) to a manifest with ``label`` and ``group``.
+def _carve(out: pd.DataFrame, source: str, target: str, fraction: float, seed: int) -> None:
+    """Move about ``fraction`` of the ``source`` rows (whole groups, stratified) to ``target``."""
+    rows = out.index[out["split"] == source]
+    held = _take_fold(out.loc[rows], fraction, seed)
+    out.loc[rows[held], "split"] = target
 
-    Fractions are met approximately (one stratified group fold of 1/round(1/fraction)); the
-    achieved counts are in the manifest the run folder keeps. Raises :class:`SplitError` when a
-    class would end up with no test (or validation) image, since its recall could not be measured.
+
+def split_manifest(
+    manifest: pd.DataFrame,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    n_folds: int = 0,
+    fold: int = 0,
+) -> pd.DataFrame:
+    """Return the manifest with a ``split`` column (train / val / test).
+
+    * A publisher's split (a ``split`` column already there) is kept; a missing validation set
+      is carved out of its training part (whole groups, stratified).
+    * ``n_folds`` >= 2: stratified group k-fold; fold ``fold`` is the test set.
+    * Otherwise one stratified group split with the given fractions.
+
+    Fractions are met approximately (one fold of 1/round(1/fraction)); the achieved counts are in
+    the manifest the run folder keeps. Raises :class:`SplitError` when a class would end up with
+    no test (or validation) image, since its recall could not be measured.
     """
     out = manifest.reset_index(drop=True).copy()
-    out["split"] = "train"
-    if test_fraction > 0:
-        test = _take_fold(out, test_fraction, seed)
-        out.loc[test, "split"] = "test"
-    if val_fraction > 0:
-        rest = out.index[out["split"] == "train"]
-        val = _take_fold(out.loc[rest], val_fraction / (1.0 - test_fraction), seed + 1)
-        out.loc[rest[val], "split"] = "val"
-    check_split(out, required=[s for s, f in (("val", val_fraction), ("test", test_fraction)) if f])
+    if "split" in out.columns and out["split"].notna().all():
+        unknown = sorted(set(out["split"]) - set(SPLITS))
+        if unknown:
+            raise SplitError(f"unknown split value(s) {unknown}; expected {', '.join(SPLITS)}")
+    else:
+        out["split"] = "train"
+        if n_folds:
+            folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+            _, held = list(folds.split(out, out["label"], out["group"]))[fold]
+            out.loc[held, "split"] = "test"
+        elif test_fraction > 0:
+            _carve(out, "train", "test", test_fraction, seed)
+    if val_fraction > 0 and not (out["split"] == "val").any():
+        train_share = (out["split"] == "train").mean()
+        _carve(out, "train", "val", min(val_fraction / train_share, 0.5), seed + 1)
+    required = [s for s in ("val", "test") if (out["split"] == s).any()
+                or (s == "val" and val_fraction) or (s == "test" and (test_fraction or n_folds))]
+    check_split(out, required=required)
     return out
 
 

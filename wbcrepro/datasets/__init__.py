@@ -1,36 +1,105 @@
 """The dataset registry: every dataset the package can load, by name.
 
 Each entry knows its class names, how they map onto the paper's six classes, where the data comes
-from (citation, licence, URL) and how to read its upstream on-disk layout into a manifest.
+from (citation, licence, URL) and how to read its **upstream on-disk layout as published** into a
+manifest (one row per image: ``path``, ``label``, ``group`` and, where the publisher fixed one,
+``split``). Loaders never drop anything silently: whatever they leave out is listed in
+``Loaded.excluded`` with its reason, and that list is written into every run folder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
 from wbcrepro.config import TrainConfig
 
+MANIFEST_COLUMNS = ("path", "label", "group")
+
+
+class DatasetError(ValueError):
+    """A dataset is missing, incomplete or malformed; the message names the file or class."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """One file of a dataset with a stable public URL."""
+
+    url: str
+    filename: str
+    sha256: str | None = None
+    """Checksum of the published file; ``None`` where the publisher gives none (then recorded)."""
+    unpack_to: str | None = None
+    """Folder (relative to the data root) the archive unpacks into; ``None``: kept as is."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a loader read: the manifest, the class order, and everything it left out."""
+
+    manifest: pd.DataFrame
+    classes: tuple[str, ...]
+    excluded: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["item", "reason"])
+    )
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        missing = [c for c in MANIFEST_COLUMNS if c not in self.manifest.columns]
+        if missing:
+            raise DatasetError(f"manifest lacks column(s) {', '.join(missing)}")
+        present = set(self.manifest["label"])
+        unknown = sorted(present - set(self.classes))
+        if unknown:
+            raise DatasetError(f"labels {unknown} are not among the classes {list(self.classes)}")
+        empty = [c for c in self.classes if c not in present]
+        if empty:
+            raise DatasetError(f"class(es) with no image: {', '.join(empty)}")
+
+
+Loader = Callable[[Path, TrainConfig], Loaded]
+
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """One dataset: metadata plus a loader from a config to a manifest."""
+    """One dataset: metadata plus a loader from (data root, config) to :class:`Loaded`."""
 
     name: str
-    classes: tuple[str, ...]
-    to_paper: dict[str, str]
-    """Own class name -> one of the paper's classes (PAPER_CLASSES)."""
+    classes: tuple[str, ...] | None
+    """Class names in label order; ``None`` where the data defines them (folder, csv)."""
+    to_paper: dict[str, tuple[str, ...]]
+    """Own class -> the paper's class(es) it covers (a 'neutrophil' covers band and segmented)."""
     citation: str
     licence: str
     source: str
-    loader: Callable[[TrainConfig], pd.DataFrame] = field(repr=False)
+    folder: str
+    """Where the upstream files sit under the data root (as the publisher names it)."""
+    loader: Loader = field(repr=False)
+    description: str = ""
     synthetic: bool = False
+    downloads: tuple[Download, ...] = ()
+    official_split: str = ""
+    """How the publisher splits it, if at all (used instead of a random split)."""
 
-    def load(self, cfg: TrainConfig) -> pd.DataFrame:
-        """The manifest (``path``, ``label``, ``group`` and maybe ``split``) for ``cfg``."""
-        return self.loader(cfg)
+    def present(self, root: Path) -> bool:
+        """Whether the upstream files are under ``root`` (always true for generated data)."""
+        return self.synthetic or not self.folder or (root / self.folder).exists()
+
+    def load(self, cfg: TrainConfig) -> Loaded:
+        from wbcrepro.paths import data_root
+
+        root = data_root(cfg.data_root)
+        if not self.present(root):
+            raise DatasetError(
+                f"dataset {self.name!r} not found: expected {root / self.folder} "
+                f"(data root {root}; set WBCREPRO_DATA or data_root=). "
+                + (f"Get it with: wbcrepro data download {self.name}" if self.downloads
+                   else f"Download it by hand from {self.source} and unpack it there.")
+            )
+        return self.loader(root, cfg)
 
 
 REGISTRY: dict[str, DatasetSpec] = {}
@@ -48,4 +117,18 @@ def get_dataset(name: str) -> DatasetSpec:
     return REGISTRY[name]
 
 
-from wbcrepro.datasets import synthetic as _synthetic  # noqa: E402,F401  (registers itself)
+LOADER_MODULES = (
+    "synthetic", "bccd", "kaggle", "zheng", "bccd_cropped",
+    "lisc", "pbc", "raabin", "bloodmnist", "custom",
+)
+
+
+def _register_all() -> None:
+    """Import every loader module; each registers its datasets on import."""
+    import importlib
+
+    for module in LOADER_MODULES:
+        importlib.import_module(f"wbcrepro.datasets.{module}")
+
+
+_register_all()
