@@ -75,6 +75,39 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_list(args: argparse.Namespace) -> int:
+    from wbcrepro.data_report import list_datasets
+    from wbcrepro.paths import data_root
+
+    root = data_root(args.root)
+    table = list_datasets(root)
+    print(f"data root: {root}")
+    print(table.drop(columns=["size"]).to_string(index=False))
+    return 0
+
+
+def _cmd_data_download(args: argparse.Namespace) -> int:
+    from wbcrepro.datasets import get_dataset
+    from wbcrepro.download import download_dataset
+    from wbcrepro.paths import data_root
+
+    root = data_root(args.root)
+    for path in download_dataset(get_dataset(args.name), root):
+        print(f"ready: {path}")
+    return 0
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from wbcrepro.data_report import check_dataset, format_check
+
+    params = {"dataset": args.name, "num_classes": 0, **parse_overrides(args.overrides)}
+    if args.root:
+        params["data_root"] = args.root
+    report = check_dataset(TrainConfig.from_flat(params), decode=not args.quick, progress=True)
+    print(format_check(report))
+    return 1 if report["problems"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wbcrepro",
@@ -121,6 +154,32 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--csv", help="write a CSV instead of printing a table")
     pr.add_argument("--batch-size", type=int, default=32)
     pr.set_defaults(func=_cmd_predict)
+
+    data = sub.add_parser(
+        "data",
+        help="list, download and check datasets",
+        description="Datasets live under the data root: --root, else $WBCREPRO_DATA, else ./data.",
+    )
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    dl = data_sub.add_parser("list", help="every dataset, and whether it is present")
+    dl.add_argument("--root", help="data root")
+    dl.set_defaults(func=_cmd_data_list)
+    dd = data_sub.add_parser("download", help="fetch a dataset from its public URL")
+    dd.add_argument("name")
+    dd.add_argument("--root", help="data root (must be writable)")
+    dd.set_defaults(func=_cmd_data_download)
+    dc = data_sub.add_parser(
+        "check",
+        help="counts, image sizes and problems of a dataset",
+        description="Exit status 1 when unreadable images are found.",
+    )
+    dc.add_argument("name")
+    dc.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="loader settings such as crop_margin=16"
+    )
+    dc.add_argument("--root", help="data root")
+    dc.add_argument("--quick", action="store_true", help="read image headers only")
+    dc.set_defaults(func=_cmd_data_check)
     return parser
 
 

@@ -72,8 +72,13 @@ def split_manifest(
     if val_fraction > 0 and not (out["split"] == "val").any():
         train_share = (out["split"] == "train").mean()
         _carve(out, "train", "val", min(val_fraction / train_share, 0.5), seed + 1)
-    required = [s for s in ("val", "test") if (out["split"] == s).any()
-                or (s == "val" and val_fraction) or (s == "test" and (test_fraction or n_folds))]
+    required = [
+        s
+        for s in ("val", "test")
+        if (out["split"] == s).any()
+        or (s == "val" and val_fraction)
+        or (s == "test" and (test_fraction or n_folds))
+    ]
     check_split(out, required=required)
     return out
 

@@ -42,9 +42,7 @@ class Loaded:
 
     manifest: pd.DataFrame
     classes: tuple[str, ...]
-    excluded: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["item", "reason"])
-    )
+    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["item", "reason"]))
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -96,8 +94,11 @@ class DatasetSpec:
             raise DatasetError(
                 f"dataset {self.name!r} not found: expected {root / self.folder} "
                 f"(data root {root}; set WBCREPRO_DATA or data_root=). "
-                + (f"Get it with: wbcrepro data download {self.name}" if self.downloads
-                   else f"Download it by hand from {self.source} and unpack it there.")
+                + (
+                    f"Get it with: wbcrepro data download {self.name}"
+                    if self.downloads
+                    else f"Download it by hand from {self.source} and unpack it there."
+                )
             )
         return self.loader(root, cfg)
 
@@ -118,8 +119,16 @@ def get_dataset(name: str) -> DatasetSpec:
 
 
 LOADER_MODULES = (
-    "synthetic", "bccd", "kaggle", "zheng", "bccd_cropped",
-    "lisc", "pbc", "raabin", "bloodmnist", "custom",
+    "synthetic",
+    "bccd",
+    "kaggle",
+    "zheng",
+    "bccd_cropped",
+    "lisc",
+    "pbc",
+    "raabin",
+    "bloodmnist",
+    "custom",
 )
 
 
