@@ -6,6 +6,9 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.wbcrepro-installed
+# Real data: ../shared/data when it is there (read-only is fine: caches go to ~/.cache/wbcrepro).
+SHARED_DATA := $(abspath ../shared/data)
+export WBCREPRO_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 
 .PHONY: install test book clean
 
