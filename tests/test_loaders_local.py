@@ -306,11 +306,6 @@ def test_bccd_crop_cache_redone_when_the_smears_change(tmp_path: Path, cache: Pa
     assert all(Path(p).is_file() for p in second.manifest["path"])
 
 
-@pytest.mark.xfail(
-    reason="BUG: wbcrepro/datasets/bccd.py write_crops keys the crop cache on (margin, stems) "
-    "only, so crops cut from another data root or from a corrected VOC box are reused stale",
-    strict=True,
-)
 def test_bccd_crop_cache_not_reused_for_other_boxes(tmp_path: Path, cache: Path) -> None:
     first_root, second_root = tmp_path / "a", tmp_path / "b"
     _bccd(first_root)
@@ -402,7 +397,9 @@ def _zheng(root: Path, part: int = 1, codes: dict[int, int] = ZHENG_CODES) -> Pa
         _image(folder / f"{number:03d}.bmp", 24, 24, seed=number)
         Image.new("L", (24, 24), 128).save(folder / f"{number:03d}.png")
     lines = ["image ID,class label", *(f"{n},{c}" for n, c in codes.items())]
-    (base / f"Class Labels of Dataset {part}.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    (base / f"Class Labels of Dataset {part}.csv").write_bytes(
+        ("\r\n".join(lines) + "\r\n").encode()
+    )
     return folder
 
 
@@ -458,9 +455,10 @@ def test_zheng_dataset2_from_its_own_files(tmp_path: Path) -> None:
     loaded = _load(tmp_path, "zheng2018-d2")
     assert sorted(loaded.manifest["group"]) == [f"zheng2-{n:03d}" for n in range(10, 15)]
     assert loaded.manifest["path"].map(lambda p: Path(p).parent == folder).all()
-    assert dict(zip(loaded.manifest["group"], loaded.manifest["label"], strict=True))[
-        "zheng2-010"
-    ] == "basophil"
+    assert (
+        dict(zip(loaded.manifest["group"], loaded.manifest["label"], strict=True))["zheng2-010"]
+        == "basophil"
+    )
     with pytest.raises(DatasetError, match="Dataset 1"):
         _load(tmp_path, "zheng2018")  # only Dataset 2 is there
 
@@ -529,9 +527,7 @@ def _bccd_many(root: Path, per_class: int = 6) -> None:
 
 def test_split_bccd_exclude_basophil(tmp_path: Path, cache: Path) -> None:
     _bccd_many(tmp_path)
-    cfg = _cfg(
-        tmp_path, "bccd", exclude_classes="basophil", val_fraction=0.2, test_fraction=0.2
-    )
+    cfg = _cfg(tmp_path, "bccd", exclude_classes="basophil", val_fraction=0.2, test_fraction=0.2)
     data = load_split_data(cfg)
     m = data.manifest
     assert data.class_names == ("neutrophil", "eosinophil", "monocyte", "lymphocyte")
@@ -548,6 +544,7 @@ def test_split_bccd_exclude_basophil(tmp_path: Path, cache: Path) -> None:
     assert any("basophil" in n for n in data.notes)
 
 
+@pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
 def test_split_bccd_basophil_too_rare_to_split(tmp_path: Path, cache: Path) -> None:
     from wbcrepro.splits import SplitError
 
@@ -565,9 +562,7 @@ def test_split_exclude_unknown_class_raises_naming_it(tmp_path: Path, cache: Pat
 def test_split_cropped_never_puts_a_smear_in_two_splits(tmp_path: Path) -> None:
     _cropped(tmp_path, {n: 8 for n in CROPPED_FOLDERS}, per_smear=3)
     for seed in (0, 1, 2):
-        cfg = _cfg(
-            tmp_path, "bccd-cropped", val_fraction=0.2, test_fraction=0.2, split_seed=seed
-        )
+        cfg = _cfg(tmp_path, "bccd-cropped", val_fraction=0.2, test_fraction=0.2, split_seed=seed)
         m = load_split_data(cfg).manifest
         assert (m.groupby("group")["split"].nunique() == 1).all()
         assert set(m["split"]) == {"train", "val", "test"}
@@ -616,7 +611,7 @@ def test_fit_stops_on_a_corrupt_file_naming_it(tmp_path: Path) -> None:
     from wbcrepro.runs import fit
 
     bad = _folder_tree(tmp_path / "tree")
-    with pytest.raises(OSError, match="blast_03.png") as info:
+    with pytest.raises(OSError, match=r"blast_03\.png") as info:
         fit(_folder_cfg(tmp_path / "tree", skip=False), tmp_path / "run", progress=False)
     assert str(bad) in str(info.value)
     results = json.loads((tmp_path / "run" / "results.json").read_text())

@@ -49,23 +49,24 @@ def fetch_file(url: str, target: Path, sha256: str | None = None, progress: bool
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             resumed = have and response.status == 206
-            total = response.length
-            mode = "ab" if resumed else "wb"
+            expected = response.length  # bytes this response promises (None if unknown)
             start = have if resumed else 0
-            with (
-                open(part, mode) as fh,
-                tqdm(
-                    total=(total or 0) + start or None,
-                    initial=start,
-                    unit="B",
-                    unit_scale=True,
-                    desc=target.name,
-                    disable=not progress,
-                ) as bar,
-            ):
-                for block in iter(lambda: response.read(CHUNK), b""):
-                    fh.write(block)
-                    bar.update(len(block))
+            written = _stream(
+                response, part, "ab" if resumed else "wb", expected, start, target.name, progress
+            )
+        if expected is not None and written < expected:
+            # http.client ends a cut connection with b"" instead of an error: keep the .part so
+            # that the next call resumes instead of accepting a short file.
+            raise DownloadError(
+                f"download of {url} stopped after {start + written} of {start + expected} "
+                f"bytes; run the same command again to resume ({part})"
+            )
+    except urllib.error.HTTPError as err:
+        if err.code != 416 or not have:  # 416 after a Range: the .part is already complete
+            raise DownloadError(
+                f"could not download {url} (HTTP {err.code}). Fetch it by hand and save it as "
+                f"{target}."
+            ) from err
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         raise DownloadError(
             f"could not download {url} ({type(err).__name__}: {err}). Offline? Fetch it by hand "
@@ -81,6 +82,25 @@ def fetch_file(url: str, target: Path, sha256: str | None = None, progress: bool
     os.replace(part, target)
     target.with_name(target.name + ".sha256").write_text(f"{got}  {target.name}\n")
     return target
+
+
+def _stream(
+    response, part: Path, mode: str, expected: int | None, start: int, name: str, progress: bool
+) -> int:
+    """Copy ``response`` into ``part``; returns the number of bytes written."""
+    written = 0
+    total = (expected or 0) + start or None
+    with (
+        open(part, mode) as fh,
+        tqdm(
+            total=total, initial=start, unit="B", unit_scale=True, desc=name, disable=not progress
+        ) as bar,
+    ):
+        for block in iter(lambda: response.read(CHUNK), b""):
+            fh.write(block)
+            written += len(block)
+            bar.update(len(block))
+    return written
 
 
 def unpack_archive(archive: Path, destination: Path) -> Path:

@@ -81,18 +81,25 @@ class DatasetSpec:
     downloads: tuple[Download, ...] = ()
     official_split: str = ""
     """How the publisher splits it, if at all (used instead of a random split)."""
+    required: tuple[str, ...] = ()
+    """Further paths (relative to the data root) that must exist besides ``folder``."""
 
     def present(self, root: Path) -> bool:
-        """Whether the upstream files are under ``root`` (always true for generated data)."""
-        return self.synthetic or not self.folder or (root / self.folder).exists()
+        """Whether all upstream files are under ``root`` (always true for generated data)."""
+        if self.synthetic or not self.folder:
+            return True
+        return all((root / path).exists() for path in (self.folder, *self.required))
 
     def load(self, cfg: TrainConfig) -> Loaded:
         from wbcrepro.paths import data_root
 
         root = data_root(cfg.data_root)
         if not self.present(root):
+            missing = [
+                str(root / p) for p in (self.folder, *self.required) if not (root / p).exists()
+            ]
             raise DatasetError(
-                f"dataset {self.name!r} not found: expected {root / self.folder} "
+                f"dataset {self.name!r} not found: expected {', '.join(missing)} "
                 f"(data root {root}; set WBCREPRO_DATA or data_root=). "
                 + (
                     f"Get it with: wbcrepro data download {self.name}"

@@ -103,7 +103,21 @@ def write_crops(chosen: list[dict], margin: int) -> Path:
     """Cut each chosen WBC box (+ margin, clipped to the smear) once, atomically, into the cache."""
     folder = _crop_folder(margin)
     marker = folder / "crops.json"
-    wanted = {"version": CROP_VERSION, "margin": margin, "stems": [c["stem"] for c in chosen]}
+    # Everything a crop depends on: a new data root, a corrected box or a replaced smear redoes it.
+    wanted = {
+        "version": CROP_VERSION,
+        "margin": margin,
+        "items": [
+            [
+                c["stem"],
+                list(c["box"]),
+                str(Path(c["image"]).resolve()),
+                Path(c["image"]).stat().st_size,
+                Path(c["image"]).stat().st_mtime_ns,
+            ]
+            for c in chosen
+        ],
+    }
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -174,6 +188,11 @@ register(
         licence="MIT (BCCD); labels: none stated",
         source="https://github.com/Shenggan/BCCD_Dataset + https://github.com/dhruvp/wbc-classification",
         folder=BCCD_FOLDER,
+        required=(
+            "BCCD_Dataset/BCCD/Annotations",
+            "BCCD_Dataset/BCCD/JPEGImages",
+            "wbc-classification/labels.csv",
+        ),
         loader=load_bccd,
         description="Single-WBC crops cut from the 640x480 BCCD smears by their VOC boxes, "
         "labelled by smear; grouped by source smear.",

@@ -89,6 +89,7 @@ register(
     DatasetSpec(
         name="zheng2018",
         loader=lambda root, cfg: load_zheng_part(root, 1),
+        required=("segmentation_WBC/Dataset 1", "segmentation_WBC/Class Labels of Dataset 1.csv"),
         description="Dataset 1 (Jiangxi Tecom): 300 single-cell 120x120 images, 5 classes.",
         **COMMON,
     )
@@ -97,6 +98,7 @@ register(
     DatasetSpec(
         name="zheng2018-d2",
         loader=lambda root, cfg: load_zheng_part(root, 2),
+        required=("segmentation_WBC/Dataset 2", "segmentation_WBC/Class Labels of Dataset 2.csv"),
         description="Dataset 2 (CellaVision blog): 100 single-cell 300x300 images, 5 classes.",
         **COMMON,
     )
