@@ -202,3 +202,25 @@ def test_check_split_requires_train_always() -> None:
     df.loc[df["path"] == "p0", "split"] = "val"  # no 'x' left in train
     with pytest.raises(SplitError, match="'train'"):
         check_split(df, required=[])
+
+
+def test_subsample_train_is_stratified_seeded_and_keeps_every_row() -> None:
+    from wbcrepro.splits import subsample_train
+
+    manifest = pd.DataFrame(
+        {
+            "path": [f"{i}.png" for i in range(300)],
+            "label": ["a"] * 200 + ["b"] * 100,
+            "group": [str(i) for i in range(300)],
+            "split": ["train"] * 240 + ["test"] * 60,
+        }
+    )
+    out = subsample_train(manifest, 60, seed=0)
+    assert len(out) == 300  # nothing deleted: left-out training rows are marked 'unused'
+    kept = out[out["split"] == "train"]
+    assert len(kept) == 60
+    assert (out["split"] == "test").sum() == 60
+    assert kept["label"].value_counts().to_dict() == {"a": 50, "b": 10}  # train is 200 a : 40 b
+    assert out.equals(subsample_train(manifest, 60, seed=0))
+    assert not out.equals(subsample_train(manifest, 60, seed=1))
+    assert subsample_train(manifest, 0, seed=0).equals(manifest)

@@ -43,6 +43,9 @@ class TrainConfig:
     """For ``dataset='folder'`` an ImageFolder tree, for ``'csv'`` a path,label[,group] file."""
     crop_margin: int = 16
     """Pixels kept around a detector box when cropping cells out of whole smears (BCCD)."""
+    train_subset: int = 0
+    """Train on a stratified, seeded subsample of this many training images (0 = all); for
+    CPU-sized runs on large sets. Validation and test stay whole."""
     exclude_classes: str = ""
     """Comma-separated classes to leave out (for example ``basophil`` on BCCD, which has 2
     images: too few to appear in train, validation and test); listed as excluded in the run."""
@@ -147,6 +150,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if self.num_classes == 1 or self.num_classes < 0:
             raise ConfigError(f"num_classes must be >= 2 (or 0 = auto), got {self.num_classes}")
+        if self.train_subset < 0:
+            raise ConfigError(f"train_subset must be >= 0 (0 = all), got {self.train_subset}")
         if self.crop_margin < 0:
             raise ConfigError(f"crop_margin must be >= 0, got {self.crop_margin}")
         if self.n_folds == 1 or self.n_folds < 0:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from wbcrepro.config import TrainConfig
 from wbcrepro.paths import cache_root
-from wbcrepro.splits import split_manifest
+from wbcrepro.splits import split_manifest, subsample_train
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 CACHE_UPSCALE = 1.15
@@ -225,6 +225,7 @@ def load_split_data(cfg: TrainConfig, manifest: pd.DataFrame | None = None) -> S
             cfg.n_folds,
             cfg.fold,
         )
+        manifest = subsample_train(manifest, cfg.train_subset, cfg.split_seed)
     classes = tuple(loaded.classes)
     encode_labels(manifest["label"].tolist(), classes)  # fail early on unknown labels
     if cfg.num_classes and cfg.num_classes != len(classes):

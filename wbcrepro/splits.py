@@ -97,3 +97,21 @@ def check_split(manifest: pd.DataFrame, required: list[str] | tuple[str, ...] = 
                 f"split {split!r} has no image of class(es) {', '.join(sorted(missing))}; "
                 "use more data for these classes or a smaller held-out fraction"
             )
+
+
+def subsample_train(manifest: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """Keep a stratified random ``size`` of the training rows (all other splits untouched).
+
+    Rows left out of training are marked ``split='unused'`` rather than deleted, so the run
+    folder's split.csv still accounts for every image.
+    """
+    train = manifest.index[manifest["split"] == "train"]
+    if size <= 0 or size >= len(train):
+        return manifest
+    from sklearn.model_selection import train_test_split
+
+    labels = manifest.loc[train, "label"]
+    keep, _ = train_test_split(train, train_size=size, stratify=labels, random_state=seed)
+    out = manifest.copy()
+    out.loc[train.difference(keep), "split"] = "unused"
+    return out
