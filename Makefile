@@ -1,5 +1,5 @@
 # Two entry points for a fresh machine (see README.md):
-#   make book   install, reproduce with the default profile, build the book
+#   make book   install, reproduce with the default profile (PROFILE=cpu|smoke|paper), build the book
 #   make test   install, lint, run the test suite
 # Each installs what it needs into $(VENV) by itself; the install is redone when pyproject.toml changes.
 VENV ?= .venv
@@ -25,8 +25,12 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# The default profile: `cpu` (real public data) when the data root holds the data sets, else
+# `smoke` (the embedded synthetic data; the book then says so on every page).
+PROFILE ?= $(if $(WBCREPRO_DATA),cpu,smoke)
+
 book: install
-	$(BIN)/wbcrepro train dataset=synthetic arch=efficientnet_b0 img_size=64 epochs=2 --out runs/default
+	$(BIN)/wbcrepro reproduce --profile $(PROFILE)
 
 clean:
-	rm -rf _build runs/default
+	rm -rf _build

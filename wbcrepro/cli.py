@@ -1,4 +1,4 @@
-"""Command line: ``wbcrepro train | evaluate | predict``.
+"""Command line: ``wbcrepro train | evaluate | predict | data | reproduce | book``.
 
 Config overrides are flat ``key=value`` pairs, the same keys as a notebook's parameters cell.
 """
@@ -108,6 +108,38 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     return 1 if report["problems"] else 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from wbcrepro.book import BookError, build_book
+    from wbcrepro.profiles import load_profile
+    from wbcrepro.reproduce import reproduce
+
+    profile = load_profile(args.profile)
+    summary = reproduce(profile, only=args.only, force=args.force, progress=True)
+    if not args.no_book:
+        # Build even after failures: the book then shows what succeeded (failed runs are left
+        # out and named), and the exit status below still reports the failure.
+        try:
+            build_book(profile)
+        except BookError as err:
+            print(f"wbcrepro reproduce: book build failed: {err}", file=sys.stderr)
+            return 1
+    if not summary.ok:
+        failed = ", ".join(o.id for o in summary.failed)
+        print(f"wbcrepro reproduce: {len(summary.failed)} run(s) failed: {failed}", file=sys.stderr)
+    return summary.exit_code
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from wbcrepro.book import BookError, build_book
+
+    try:
+        build_book(args.profile, strict=not args.no_strict)
+    except BookError as err:
+        print(f"wbcrepro book: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wbcrepro",
@@ -180,6 +212,47 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--root", help="data root")
     dc.add_argument("--quick", action="store_true", help="read image headers only")
     dc.set_defaults(func=_cmd_data_check)
+
+    rep = sub.add_parser(
+        "reproduce",
+        help="run a profile's notebooks (papermill), then build its book",
+        description="Execute the notebooks listed in profiles/<NAME>.yaml, in order, with "
+        "papermill (kernel python3, repo root as cwd). Executed notebooks and run folders go to "
+        "book/runs/<NAME>/; each run's record <id>.run.json says running/complete/failed. A run "
+        "whose record is complete for the same notebook content, parameters and package version "
+        "is skipped, so after an interruption the same command redoes only unfinished or changed "
+        "runs. A failing run does not stop the others; the summary names it and the exit status "
+        "is 1. Then the book is built into _build/<NAME>/ (see 'wbcrepro book').",
+        epilog="examples: wbcrepro reproduce --profile smoke;  "
+        "wbcrepro reproduce --profile cpu --only main-bccd --force --no-book",
+    )
+    rep.add_argument("--profile", required=True, help="profile name (profiles/NAME.yaml) or file")
+    rep.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        metavar="ID",
+        help="run only these run ids (others are untouched)",
+    )
+    rep.add_argument(
+        "--force", action="store_true", help="re-execute runs even when they are complete"
+    )
+    rep.add_argument("--no-book", action="store_true", help="do not build the book afterwards")
+    rep.set_defaults(func=_cmd_reproduce)
+
+    bk = sub.add_parser(
+        "book",
+        help="build a profile's Jupyter Book from its executed notebooks",
+        description="Build the Jupyter Book (JB1) of a profile from book/*.md and the executed "
+        "notebooks in book/runs/<NAME>/ (nothing is executed) into "
+        "_build/<NAME>/_build/html/. The TOC is generated into _build/toc-<NAME>.yml (for the "
+        "profile 'cpu', the published book, also into _toc.yml). Runs that failed or never ran "
+        "are left out and named. Synthetic profiles get a banner on every page. Warnings are "
+        "errors unless --no-strict.",
+    )
+    bk.add_argument("--profile", required=True, help="profile name (profiles/NAME.yaml) or file")
+    bk.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    bk.set_defaults(func=_cmd_book)
     return parser
 
 

