@@ -345,3 +345,31 @@ def test_force_reruns_complete_runs(repo: Path) -> None:
     reproduce("demo", progress=False, executor=fake)
     reproduce("demo", only=["c"], force=True, progress=False, executor=fake)
     assert calls == ["a", "b", "c", "c"]
+
+
+def test_summary_notebooks_rerun_when_an_earlier_run_was_executed(repo: Path) -> None:
+    """An ablation/table/claims notebook reads earlier runs: it must never show stale results."""
+    make_notebook(repo / "notebooks" / "ablation.ipynb")
+    write_profile(
+        repo,
+        """\
+        runs:
+          - {id: exp, notebook: trivial.ipynb, params: {value: 1}}
+          - {id: summary, notebook: ablation.ipynb}
+        """,
+        name="summ",
+    )
+    reproduce("summ", progress=False)
+    again = reproduce("summ", progress=False)  # nothing changed: both skipped
+    assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
+    write_profile(
+        repo,
+        """\
+        runs:
+          - {id: exp, notebook: trivial.ipynb, params: {value: 2}}
+          - {id: summary, notebook: ablation.ipynb}
+        """,
+        name="summ",
+    )
+    changed = reproduce("summ", progress=False)  # the experiment changed: summary refreshed
+    assert [o.status for o in changed.outcomes] == ["complete", "complete"]
