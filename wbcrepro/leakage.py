@@ -147,32 +147,33 @@ def hash_image(
     return np.array(codes, dtype=np.uint64)
 
 
-def _cache_file(kind: str) -> Path:
-    return cache_root() / "hashes" / f"{kind}.npz"
+def _table_file(store: str, kind: str) -> Path:
+    return cache_root() / store / f"{kind}.npz"
 
 
-def _load_cache(kind: str) -> dict[str, np.ndarray]:
-    """key -> (8,) codes; a missing or corrupt cache is treated as empty (it is only a cache)."""
-    file = _cache_file(kind)
+def _load_table(store: str, kind: str, field: str) -> dict[str, np.ndarray]:
+    """key -> row of a cached table (hash codes or embeddings); a missing or corrupt cache is
+    treated as empty: it is only a cache."""
+    file = _table_file(store, kind)
     if not file.is_file():
         return {}
     try:
         with np.load(file, allow_pickle=False) as data:
-            return dict(zip(data["keys"].tolist(), data["codes"], strict=True))
+            return dict(zip(data["keys"].tolist(), data[field], strict=True))
     except (OSError, ValueError, KeyError):
         return {}
 
 
-def _save_cache(kind: str, table: dict[str, np.ndarray]) -> None:
+def _save_table(store: str, kind: str, field: str, table: dict[str, np.ndarray], dtype) -> None:
     """Atomic write (temp file + rename), so a concurrent reader never sees half a file."""
-    file = _cache_file(kind)
+    file = _table_file(store, kind)
     file.parent.mkdir(parents=True, exist_ok=True)
     keys = np.array(list(table), dtype=str)
-    codes = np.stack(list(table.values())).astype(np.uint64) if table else np.zeros((0, 8))
+    values = np.stack(list(table.values())).astype(dtype) if table else np.zeros((0, 0), dtype)
     fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".npz.tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, keys=keys, codes=codes)
+            np.savez(handle, keys=keys, **{field: values})
         os.replace(tmp, file)
     finally:
         if os.path.exists(tmp):
@@ -202,7 +203,7 @@ def compute_hashes(
     if hash_name not in HASH_FUNCTIONS:
         raise ValueError(f"unknown hash {hash_name!r}; expected one of {', '.join(HASH_FUNCTIONS)}")
     kind = _kind(hash_name, resize)
-    table = _load_cache(kind)
+    table = _load_table("hashes", kind, "codes")
     out = np.zeros((len(paths), len(DIHEDRAL)), dtype=np.uint64)
     missing: list[tuple[int, Path, str]] = []
     for i, p in enumerate(paths):
@@ -219,7 +220,7 @@ def compute_hashes(
             for i, path, key in tqdm(missing, desc=f"hash ({hash_name})", disable=not progress):
                 out[i] = table[key] = hash_image(path, hash_name, resize)
         finally:  # keep what was hashed even if one file fails
-            _save_cache(kind, table)
+            _save_table("hashes", kind, "codes", table, np.uint64)
     return out if variants else out[:, 0].copy()
 
 
@@ -320,37 +321,6 @@ def embed_batch(
     return feats.numpy().astype(np.float32)
 
 
-def _embed_cache_file(kind: str) -> Path:
-    return cache_root() / "embeddings" / f"{kind}.npz"
-
-
-def _load_embed_cache(kind: str) -> dict[str, np.ndarray]:
-    file = _embed_cache_file(kind)
-    if not file.is_file():
-        return {}
-    try:
-        with np.load(file, allow_pickle=False) as data:
-            return dict(zip(data["keys"].tolist(), data["embeddings"], strict=True))
-    except (OSError, ValueError, KeyError):
-        return {}
-
-
-def _save_embed_cache(kind: str, table: dict[str, np.ndarray]) -> None:
-    """Atomic write (temp file + rename), like the hash cache."""
-    file = _embed_cache_file(kind)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    keys = np.array(list(table), dtype=str)
-    values = np.stack(list(table.values())).astype(np.float32) if table else np.zeros((0, 0))
-    fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, keys=keys, embeddings=values)
-        os.replace(tmp, file)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def compute_embeddings(
     paths: Sequence[str | Path],
     size: int = DEFAULT_EMBED_SIZE,
@@ -365,7 +335,7 @@ def compute_embeddings(
     :class:`wbcrepro.data.ImageReadError` naming the file.
     """
     kind = _embed_kind(size, layer)
-    table = _load_embed_cache(kind)
+    table = _load_table("embeddings", kind, "embeddings")
     rows: list[np.ndarray | None] = []
     missing: list[tuple[int, Path, str]] = []
     for i, p in enumerate(paths):
@@ -387,13 +357,13 @@ def compute_embeddings(
                     rows[i] = table[key] = f
                 done_since_save += len(chunk)
                 if done_since_save >= 2048:
-                    _save_embed_cache(kind, table)
+                    _save_table("embeddings", kind, "embeddings", table, np.float32)
                     done_since_save = 0
                 bar.update(len(chunk))
             bar.close()
         finally:  # keep what was embedded even if one file fails
             if done_since_save:
-                _save_embed_cache(kind, table)
+                _save_table("embeddings", kind, "embeddings", table, np.float32)
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack(rows).astype(np.float32, copy=False)
