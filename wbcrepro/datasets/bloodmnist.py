@@ -32,7 +32,7 @@ from PIL import Image
 
 from wbcrepro.config import TrainConfig
 from wbcrepro.datasets import DatasetError, DatasetSpec, Download, Loaded, register
-from wbcrepro.datasets.common import NEUTROPHIL_PAPER, excluded_frame, manifest_frame
+from wbcrepro.datasets.common import EIGHT_CLASS_TO_PAPER, excluded_frame, manifest_frame
 from wbcrepro.paths import cache_root
 
 FOLDER = "bloodmnist"
@@ -157,16 +157,7 @@ BLOODMNIST = register(
     DatasetSpec(
         name="bloodmnist",
         classes=BLOODMNIST_CLASSES,
-        to_paper={
-            "basophil": ("basophil",),
-            "eosinophil": ("eosinophil",),
-            "erythroblast": (),
-            "ig": (),
-            "lymphocyte": ("lymphocyte",),
-            "monocyte": ("monocyte",),
-            "neutrophil": NEUTROPHIL_PAPER,
-            "platelet": (),
-        },
+        to_paper=EIGHT_CLASS_TO_PAPER,
         citation="Yang, J., Shi, R., Wei, D., Liu, Z., Zhao, L., Ke, B., Pfister, H., & Ni, B. "
         "(2023). MedMNIST v2 - A large-scale lightweight benchmark for 2D and 3D biomedical image "
         "classification. Scientific Data, 10, 41. doi:10.1038/s41597-022-01721-8. Images from "

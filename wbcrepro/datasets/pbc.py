@@ -29,7 +29,7 @@ from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.config import TrainConfig
 from wbcrepro.datasets import DatasetError, DatasetSpec, Loaded, register
 from wbcrepro.datasets.common import (
-    NEUTROPHIL_PAPER,
+    EIGHT_CLASS_TO_PAPER,
     excluded_frame,
     image_folder,
     manifest_frame,
@@ -154,16 +154,7 @@ PBC8 = register(
     DatasetSpec(
         name="pbc8",
         classes=PBC8_CLASSES,
-        to_paper={
-            "basophil": ("basophil",),
-            "eosinophil": ("eosinophil",),
-            "erythroblast": (),
-            "ig": (),
-            "lymphocyte": ("lymphocyte",),
-            "monocyte": ("monocyte",),
-            "neutrophil": NEUTROPHIL_PAPER,
-            "platelet": (),
-        },
+        to_paper=EIGHT_CLASS_TO_PAPER,
         citation=CITATION,
         licence="CC BY 4.0",
         source=SOURCE,
