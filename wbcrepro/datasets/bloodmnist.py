@@ -32,20 +32,16 @@ from PIL import Image
 
 from wbcrepro.config import TrainConfig
 from wbcrepro.datasets import DatasetError, DatasetSpec, Download, Loaded, register
-from wbcrepro.datasets.common import EIGHT_CLASS_TO_PAPER, excluded_frame, manifest_frame
+from wbcrepro.datasets.common import (
+    EIGHT_CLASS_TO_PAPER,
+    EIGHT_CLASSES,
+    excluded_frame,
+    manifest_frame,
+)
 from wbcrepro.paths import cache_root
 
 FOLDER = "bloodmnist"
-BLOODMNIST_CLASSES = (
-    "basophil",
-    "eosinophil",
-    "erythroblast",
-    "ig",
-    "lymphocyte",
-    "monocyte",
-    "neutrophil",
-    "platelet",
-)
+BLOODMNIST_CLASSES = EIGHT_CLASSES
 """Label order of MedMNIST's INFO['bloodmnist'] (0..7); 'ig' = immature granulocytes."""
 SPLITS = ("train", "val", "test")
 FILES = ("bloodmnist_224.npz", "bloodmnist_128.npz", "bloodmnist_64.npz", "bloodmnist.npz")

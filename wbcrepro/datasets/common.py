@@ -23,6 +23,18 @@ FIVE_CLASS_TO_PAPER: dict[str, tuple[str, ...]] = {
 }
 
 
+EIGHT_CLASSES: tuple[str, ...] = (
+    "basophil",
+    "eosinophil",
+    "erythroblast",
+    "ig",
+    "lymphocyte",
+    "monocyte",
+    "neutrophil",
+    "platelet",
+)
+"""PBC's 8 folder classes in BloodMNIST's label order (0..7); 'ig' = immature granulocytes."""
+
 EIGHT_CLASS_TO_PAPER: dict[str, tuple[str, ...]] = {
     **FIVE_CLASS_TO_PAPER,
     "erythroblast": (),

@@ -30,6 +30,7 @@ from wbcrepro.config import TrainConfig
 from wbcrepro.datasets import DatasetError, DatasetSpec, Loaded, register
 from wbcrepro.datasets.common import (
     EIGHT_CLASS_TO_PAPER,
+    EIGHT_CLASSES,
     excluded_frame,
     image_folder,
     manifest_frame,
@@ -37,16 +38,7 @@ from wbcrepro.datasets.common import (
 )
 
 FOLDER = "PBC_dataset_normal_DIB"
-PBC8_CLASSES = (
-    "basophil",
-    "eosinophil",
-    "erythroblast",
-    "ig",
-    "lymphocyte",
-    "monocyte",
-    "neutrophil",
-    "platelet",
-)
+PBC8_CLASSES = EIGHT_CLASSES
 NOT_PAPER = ("erythroblast", "ig", "platelet")
 SUBTYPE_OF_PREFIX = {"SNE": "segmented_neutrophil", "BNE": "band_neutrophil"}
 
