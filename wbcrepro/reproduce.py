@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import wbcrepro
+from wbcrepro.fileio import write_json
 from wbcrepro.profiles import Profile, ProfileError, RunSpec, load_profile
 
 RECORD_SUFFIX = ".run.json"
@@ -65,21 +65,6 @@ def _now() -> str:
 def _canonical(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as they read back from JSON, so a fresh dict compares equal to a stored one."""
     return json.loads(json.dumps(params, sort_keys=True))
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename: a reader (or a killed process) never
-    leaves half a record, which would otherwise look like a corrupt, unfinished run."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
@@ -316,7 +301,7 @@ def _run_one(profile: Profile, spec: RunSpec, force: bool, execute: Executor) ->
         "output": output.relative_to(profile.repo).as_posix(),
         "error": None,
     }
-    write_json_atomic(rec_path, record)
+    write_json(rec_path, record)
     start = time.perf_counter()
     error: str | None = None
     try:
@@ -330,7 +315,7 @@ def _run_one(profile: Profile, spec: RunSpec, force: bool, execute: Executor) ->
         seconds=seconds,
         error=error,
     )
-    write_json_atomic(rec_path, record)
+    write_json(rec_path, record)
     return RunOutcome(spec.id, record["status"], seconds, error)
 
 
@@ -341,7 +326,7 @@ def write_summary(profile: Profile) -> Path:
         record = read_record(record_path(profile, spec.id))
         records.append(record if record is not None else {"id": spec.id, "status": "not run"})
     path = profile.runs_root / SUMMARY
-    write_json_atomic(
+    write_json(
         path,
         {
             "profile": profile.name,

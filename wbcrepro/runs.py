@@ -19,9 +19,6 @@ run resumed from the checkpoint of epoch k continues exactly as the uninterrupte
 from __future__ import annotations
 
 import csv
-import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,18 +38,22 @@ from wbcrepro.engine import (
     train_one_epoch,
 )
 from wbcrepro.environment import collect_environment
+from wbcrepro.fileio import atomic_write, read_json, write_json
 from wbcrepro.metrics import classification_report
 from wbcrepro.models import build_model, count_parameters, implementation_of, to_device
+from wbcrepro.runfolder import (  # noqa: F401  (re-exported: callers import them from here)
+    BEST,
+    CHECKPOINT,
+    EXCLUDED,
+    METRICS,
+    PARAMS,
+    RESULTS,
+    SKIPPED,
+    SPLIT,
+    RunFolderError,
+)
 from wbcrepro.transforms import build_eval_transform, build_train_transform
 
-PARAMS, SPLIT, METRICS, CHECKPOINT, RESULTS = (
-    "params.json",
-    "split.csv",
-    "metrics.csv",
-    "checkpoint.pt",
-    "results.json",
-)
-EXCLUDED, SKIPPED = "excluded.csv", "skipped.csv"
 EPOCH_FIELDS = (
     "epoch",
     "lr",
@@ -67,37 +68,7 @@ EPOCH_FIELDS = (
 )
 
 
-class RunFolderError(RuntimeError):
-    """The run folder is in a state that does not fit the request (exists, differs, missing)."""
-
-
-# --- atomic file writes ---------------------------------------------------------------------------
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as fh:
-            json.dump(obj, fh, indent=2, default=str)
-            fh.write("\n")
-
-    _atomic_write(path, write)
-
-
-def read_json(path: Path) -> Any:
-    with open(path) as fh:
-        return json.load(fh)
-
-
+# --- run files --------------------------------------------------------------------------------
 def write_history(path: Path, history: list[dict[str, float]]) -> None:
     def write(tmp: str) -> None:
         with open(tmp, "w", newline="") as fh:
@@ -105,11 +76,11 @@ def write_history(path: Path, history: list[dict[str, float]]) -> None:
             writer.writeheader()
             writer.writerows(history)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    _atomic_write(path, lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -195,7 +166,7 @@ def _save_predictions(path: Path, paths: list[str], result: dict, class_names) -
     )
     for i, name in enumerate(class_names):
         table[f"p_{name}"] = result["probabilities"][:, i].round(6)
-    _atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def fit(
