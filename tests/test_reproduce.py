@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 import wbcrepro
+from wbcrepro import reproduce as reproduce_module
 from wbcrepro.cli import main
 from wbcrepro.profiles import (
     ProfileError,
@@ -26,6 +27,7 @@ from wbcrepro.reproduce import (
     read_record,
     record_path,
     reproduce,
+    stale_reasons,
     up_to_date,
 )
 
@@ -196,6 +198,58 @@ def test_profile_errors_name_file_and_key(repo: Path, body: str, needles: list[s
         assert needle in message
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A misspelt training default: it would otherwise be dropped and the run train at 224 px.
+        "defaults: {img_szie: 112}\ndefaults_for: [trivial.ipynb]\n"
+        "runs:\n  - {id: main-x, notebook: trivial.ipynb}\n",
+        # The same typo in one run's params.
+        "defaults_for: [trivial.ipynb]\n"
+        "runs:\n  - {id: main-x, notebook: trivial.ipynb, params: {img_szie: 112}}\n",
+    ],
+    ids=["defaults", "params"],
+)
+def test_misspelt_parameter_fails_at_load_naming_key_file_and_run(repo: Path, body: str) -> None:
+    path = write_profile(repo, body, name="typo")
+    with pytest.raises(ProfileError) as info:
+        load_profile("typo")
+    message = str(info.value)
+    for needle in (str(path), "'main-x'", "'img_szie'", "did you mean 'img_size'"):
+        assert needle in message
+    assert ("from defaults" in message) == body.startswith("defaults: ")
+
+
+def test_config_notebooks_take_config_fields_and_check_their_values(repo: Path) -> None:
+    ok = "defaults: {img_size: 112}\ndefaults_for: [trivial.ipynb]\n"
+    write_profile(repo, ok + "runs:\n  - {id: a, notebook: trivial.ipynb}\n", name="ok")
+    assert load_profile("ok").run("a").parameters(load_profile("ok"))["img_size"] == 112
+    bad = ok.replace("112", "-3") + "runs:\n  - {id: a, notebook: trivial.ipynb}\n"
+    write_profile(repo, bad, name="bad")
+    with pytest.raises(ProfileError, match="img_size"):
+        load_profile("bad")
+    # A notebook outside defaults_for takes only what its parameters cell declares.
+    plain = "runs:\n  - {id: a, notebook: other.ipynb, params: {img_size: 112}}\n"
+    write_profile(repo, plain, name="plain")
+    with pytest.raises(ProfileError, match="unknown parameter 'img_size'"):
+        load_profile("plain")
+
+
+def test_shipped_profiles_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WBCREPRO_REPO", raising=False)
+    for name in ("smoke", "cpu", "paper"):
+        assert load_profile(name).runs
+
+
+def test_cli_reproduce_with_typo_fails_before_running(
+    repo: Path, capsys: pytest.CaptureFixture
+) -> None:
+    write_profile(repo, "runs:\n  - {id: a, notebook: trivial.ipynb, params: {valeu: 1}}\n", "t")
+    assert main(["reproduce", "--profile", "t", "--no-book"]) == 2
+    assert "unknown parameter 'valeu'" in capsys.readouterr().err
+    assert executions(repo) == []
+
+
 def test_unknown_profile_lists_known(repo: Path) -> None:
     with pytest.raises(ProfileError, match="known profiles: demo"):
         load_profile("nope")
@@ -251,11 +305,19 @@ def test_run_skip_and_rerun_only_what_changed(repo: Path, monkeypatch: pytest.Mo
     assert [o.status for o in summary.outcomes] == ["skipped", "skipped", "complete"]
     assert executions(repo) == ["a", "b", "c", "b", "c"]
 
-    # A new package version invalidates every run (checked without executing).
+    # A change of the package's code invalidates every run, and says which code changed
+    # (checked without executing): presentation only, or training code (runs retrain).
     profile = load_profile("demo")
     assert all(up_to_date(profile, spec) for spec in profile.runs)
-    monkeypatch.setattr(wbcrepro, "__version__", "99.0")
+    monkeypatch.setattr(reproduce_module, "report_code_hash", lambda: "page-edit")
+    assert stale_reasons(profile, profile.runs[0]) == [
+        "report code changed (pages re-render, no retraining)"
+    ]
+    monkeypatch.setattr(reproduce_module, "training_code_hash", lambda: "loop-edit")
     assert not any(up_to_date(profile, spec) for spec in profile.runs)
+    assert stale_reasons(profile, profile.runs[0]) == [
+        "training code changed (trained runs retrain)"
+    ]
 
 
 def test_failure_is_recorded_others_continue_and_cli_exits_1(

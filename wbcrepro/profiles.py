@@ -40,6 +40,8 @@ from typing import Any
 
 import yaml
 
+from wbcrepro.notebook_params import NotebookParameterError, check_parameters
+
 REPO_ENV = "WBCREPRO_REPO"
 """Environment variable naming the repository root (tests point it at a temporary folder)."""
 
@@ -252,6 +254,7 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
         if not isinstance(title, str):
             raise fail(f"{where}: key 'title' must be a string")
         params = _flat_params(item.get("params") or {}, f"{where}: key 'params'", fail)
+        _check_notebook_params(nb_dir / notebook, defaults, defaults_for, params, where, fail)
         runs.append(RunSpec(run_id, notebook, section, title, params))
 
     return Profile(
@@ -265,6 +268,26 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
         defaults=defaults,
         defaults_for=defaults_for,
     )
+
+
+def _check_notebook_params(
+    notebook: Path,
+    defaults: Mapping[str, Scalar],
+    defaults_for: tuple[str, ...],
+    params: Mapping[str, Scalar],
+    where: str,
+    fail,
+) -> None:
+    """Every key this run injects must be one its notebook knows (see :mod:`notebook_params`)."""
+    takes_defaults = notebook.name in defaults_for
+    merged: dict[str, Scalar] = dict(defaults) if takes_defaults else {}
+    merged.update(params)
+    origin = {key: "defaults" for key in defaults} if takes_defaults else {}
+    origin.update({key: "params" for key in params})
+    try:
+        check_parameters(notebook, merged, origin, takes_config=takes_defaults)
+    except NotebookParameterError as err:
+        raise fail(f"{where}: {err}") from err
 
 
 def _notebook_name(name: str) -> str:

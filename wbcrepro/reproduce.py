@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import wbcrepro
+from wbcrepro.codehash import report_code_hash, training_code_hash
 from wbcrepro.fileio import write_json
 from wbcrepro.profiles import Profile, ProfileError, RunSpec, load_profile
 
@@ -88,25 +89,47 @@ def run_folder(profile: Profile, run_id: str) -> Path:
     return profile.runs_root / run_id
 
 
-def _same_inputs(record: dict[str, Any] | None, sha: str, params: dict[str, Any]) -> bool:
-    return bool(
-        record
-        and record.get("notebook_sha256") == sha
-        and record.get("parameters") == params
-        and record.get("package_version") == wbcrepro.__version__
-    )
+def _same_params(record: dict[str, Any] | None, params: dict[str, Any]) -> bool:
+    """Same parameters: the run folder belongs to this run (it may resume or be reloaded)."""
+    return bool(record and record.get("parameters") == params)
+
+
+def stale_reasons(profile: Profile, spec: RunSpec) -> list[str]:
+    """Why the run must be executed (again); an empty list means it is up to date.
+
+    A run is up to date when its record is ``complete`` for the same notebook content, the same
+    parameters and the same package code (:func:`wbcrepro.codehash.report_code_hash`), and its
+    executed notebook is still there. A code change re-executes the notebook; whether that also
+    retrains is the notebook's :func:`wbcrepro.experiment.fit_or_load` decision, by the training
+    code hash recorded in the run folder, so a change to a page never retrains.
+    """
+    record = read_record(record_path(profile, spec.id))
+    if record is None:
+        return ["never run"]
+    reasons = []
+    if record.get("status") != "complete":
+        reasons.append(f"last attempt {record.get('status', 'unknown')}")
+    sha = notebook_sha256(profile.repo / "notebooks" / spec.notebook)
+    if record.get("notebook_sha256") != sha:
+        reasons.append(f"notebook {spec.notebook} changed")
+    params = _canonical(spec.parameters(profile))
+    old = record.get("parameters") or {}
+    changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
+    if changed:
+        reasons.append("parameters changed: " + ", ".join(changed))
+    if record.get("code_hash") != report_code_hash():
+        if record.get("training_code_hash") != training_code_hash():
+            reasons.append("training code changed (trained runs retrain)")
+        else:
+            reasons.append("report code changed (pages re-render, no retraining)")
+    if not output_path(profile, spec.id).is_file():
+        reasons.append("executed notebook missing")
+    return reasons
 
 
 def up_to_date(profile: Profile, spec: RunSpec) -> bool:
-    """True when the run's record says complete for exactly the current inputs."""
-    record = read_record(record_path(profile, spec.id))
-    sha = notebook_sha256(profile.repo / "notebooks" / spec.notebook)
-    return (
-        _same_inputs(record, sha, _canonical(spec.parameters(profile)))
-        and record is not None
-        and record.get("status") == "complete"
-        and output_path(profile, spec.id).is_file()
-    )
+    """True when the run's record says complete for exactly the current inputs and code."""
+    return not stale_reasons(profile, spec)
 
 
 def papermill_executor(
@@ -146,6 +169,8 @@ class RunOutcome:
     """``complete`` (executed now), ``skipped`` (already complete) or ``failed``."""
     seconds: float = 0.0
     error: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    """Why the run was executed (empty when skipped)."""
 
 
 @dataclass
@@ -247,13 +272,14 @@ def reproduce(
             if bar is not None:
                 bar.set_postfix_str(spec.id)
             refresh = executed and spec.notebook in SUMMARY_NOTEBOOKS
-            outcome = _run_one(profile, spec, force or refresh, execute)
+            outcome = _run_one(profile, spec, force, execute, refresh)
             executed = executed or outcome.status != "skipped"
             summary.outcomes.append(outcome)
             if outcome.status == "skipped":
                 say(f"{prefix} ... skipped (complete)")
             elif outcome.status == "complete":
-                say(f"{prefix} ... done in {outcome.seconds:.0f} s")
+                why = "; ".join(outcome.reasons)
+                say(f"{prefix} ... done in {outcome.seconds:.0f} s (executed: {why})")
             else:
                 say(f"{prefix} ... FAILED after {outcome.seconds:.0f} s: {outcome.error}")
             if bar is not None:
@@ -268,7 +294,10 @@ def reproduce(
     return summary
 
 
-def _run_one(profile: Profile, spec: RunSpec, force: bool, execute: Executor) -> RunOutcome:
+def _run_one(
+    profile: Profile, spec: RunSpec, force: bool, execute: Executor, refresh: bool = False
+) -> RunOutcome:
+    """Execute one run when forced, stale, or (``refresh``) a summary after executed runs."""
     source = profile.repo / "notebooks" / spec.notebook
     if not source.is_file():
         # The profile was validated at load time; the notebook vanished since.
@@ -279,13 +308,17 @@ def _run_one(profile: Profile, spec: RunSpec, force: bool, execute: Executor) ->
     previous = read_record(rec_path)
     output = output_path(profile, spec.id)
 
-    if not force and up_to_date(profile, spec):
+    reasons = ["forced"] if force else stale_reasons(profile, spec)
+    if refresh and not reasons:
+        reasons = ["summary of runs executed in this call"]
+    if not reasons:
         return RunOutcome(spec.id, "skipped", float(previous.get("seconds") or 0.0))
 
-    # Keep a run folder only when this is the same run again (interrupted or failed), so the
-    # notebook may resume it; otherwise it is stale output of another configuration.
+    # Keep the run folder unless the parameters changed (it is then another configuration's
+    # output) or the run is forced: the notebook resumes an interrupted run from its checkpoint
+    # and retrains only when the training code changed (fit_or_load compares the hashes).
     folder = run_folder(profile, spec.id)
-    if folder.exists() and (force or not _same_inputs(previous, sha, params)):
+    if folder.exists() and (force or not _same_params(previous, params)):
         shutil.rmtree(folder)
 
     record: dict[str, Any] = {
@@ -298,6 +331,9 @@ def _run_one(profile: Profile, spec: RunSpec, force: bool, execute: Executor) ->
         "notebook_sha256": sha,
         "parameters": params,
         "package_version": wbcrepro.__version__,
+        "code_hash": report_code_hash(),
+        "training_code_hash": training_code_hash(),
+        "reasons": reasons,
         "output": output.relative_to(profile.repo).as_posix(),
         "error": None,
     }
@@ -316,7 +352,7 @@ def _run_one(profile: Profile, spec: RunSpec, force: bool, execute: Executor) ->
         error=error,
     )
     write_json(rec_path, record)
-    return RunOutcome(spec.id, record["status"], seconds, error)
+    return RunOutcome(spec.id, record["status"], seconds, error, reasons)
 
 
 def write_summary(profile: Profile) -> Path:
@@ -334,6 +370,7 @@ def write_summary(profile: Profile) -> Path:
             "synthetic": profile.synthetic,
             "written": _now(),
             "package_version": wbcrepro.__version__,
+            "code_hash": report_code_hash(),
             "runs": records,
         },
     )
