@@ -278,6 +278,10 @@ def test_run_skip_and_rerun_only_what_changed(repo: Path, monkeypatch: pytest.Mo
         assert record["parameters"]["run_id"] == run_id
     executed = nbformat.read(runs / "a.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    # Committed outputs are portable: no timestamps, no absolute path of this machine.
+    text = (runs / "a.ipynb").read_text()
+    assert str(repo) not in text and "start_time" not in text and "iopub" not in text
+    assert executed.metadata.papermill["input_path"] == "notebooks/trivial.ipynb"
     assert [r["status"] for r in json.loads((runs / "summary.json").read_text())["runs"]] == [
         "complete"
     ] * 3

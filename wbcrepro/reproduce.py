@@ -1,22 +1,25 @@
 """Execute a profile's notebooks with papermill, redoing only what is unfinished or out of date.
 
 For every run of a profile (in file order) the executed notebook goes to
-``book/runs/<profile>/<id>.ipynb`` and a record to ``book/runs/<profile>/<id>.run.json``::
+``book/runs/<profile>/<id>.ipynb`` (made portable: no timestamps, repository-relative paths, see
+:mod:`wbcrepro.executed`) and a record to ``book/runs/<profile>/<id>.run.json``::
 
     {id, status, started, finished, seconds, notebook, notebook_sha256, parameters,
-     package_version, output, error}
+     package_version, code_hash, training_code_hash, reasons, output, error}
 
 ``status`` is ``running`` (written before the kernel starts), then ``complete`` or ``failed``. A run
 is skipped only when its record is ``complete`` for the same notebook content (sha256), the same
-parameters, the same package version, and its executed notebook is still there; anything else is
-executed again. Because the record is replaced atomically and stays ``running`` if the process is
-interrupted or killed, the next ``reproduce`` redoes exactly the unfinished runs.
+parameters and the same package code (:mod:`wbcrepro.codehash`), and its executed notebook is still
+there; anything else is executed again and ``reasons`` says why. Because the record is replaced
+atomically and stays ``running`` if the process is interrupted or killed, the next ``reproduce``
+redoes exactly the unfinished runs.
 
-The run folder ``book/runs/<profile>/<id>/`` belongs to the notebook. When a run is redone for the
-*same* notebook, parameters and version (it was interrupted or failed) the folder is kept, so a
-notebook that calls ``fit(..., resume=True)`` continues from its last checkpoint. When the notebook,
-the parameters or the version changed (or with ``force``) the folder is stale output of another
-configuration and is deleted first, so the notebook starts clean.
+The run folder ``book/runs/<profile>/<id>/`` belongs to the notebook. It is kept when the run is
+redone for the same parameters (interrupted, failed, or the notebook or code changed): the
+experiment notebook's :func:`wbcrepro.experiment.fit_or_load` then resumes an unfinished run from
+its checkpoint, reloads a complete one, and retrains only when the *training* code hash recorded in
+the folder differs, so a change to a page re-renders it without retraining. When the parameters
+changed (or with ``force``) the folder is another configuration's output and is deleted first.
 
 A failing run does not stop the others: it is recorded ``failed`` with the error (its executed
 notebook, with the traceback, stays for inspection), and the summary names it.
@@ -38,6 +41,7 @@ from typing import Any
 
 import wbcrepro
 from wbcrepro.codehash import report_code_hash, training_code_hash
+from wbcrepro.executed import make_portable
 from wbcrepro.fileio import write_json
 from wbcrepro.profiles import Profile, ProfileError, RunSpec, load_profile
 
@@ -138,15 +142,19 @@ def papermill_executor(
     """Run one notebook with papermill in the ``python3`` kernel, with the repo root as cwd."""
     import papermill
 
-    papermill.execute_notebook(
-        str(input_path),
-        str(output),
-        parameters=parameters,
-        kernel_name=KERNEL_NAME,
-        cwd=str(cwd),
-        progress_bar=False,
-        log_output=False,
-    )
+    try:
+        papermill.execute_notebook(
+            str(input_path),
+            str(output),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            cwd=str(cwd),
+            progress_bar=False,
+            log_output=False,
+        )
+    finally:  # a failed notebook is committed for inspection too
+        if output.is_file():
+            make_portable(output, cwd)
 
 
 def describe_error(err: BaseException) -> str:
