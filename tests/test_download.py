@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import re
 import socket
 import threading
 import zipfile
@@ -359,7 +360,7 @@ def test_registered_downloads_are_pinned_github_archives() -> None:
         for item in spec.downloads:
             assert item.url.startswith("https://github.com/"), item.url
             commit = item.url.rsplit("/", 1)[-1].removesuffix(".zip")
-            assert len(commit) == 40 and int(commit, 16) >= 0, item.url
+            assert re.fullmatch(r"[0-9a-f]{40}", commit), item.url  # a pinned commit, not a branch
             assert item.unpack_to
     assert get_dataset("bccd").downloads[1].unpack_to == "wbc-classification"
     assert get_dataset("kaggle-bloodcells").folder.startswith("wbc-classification")
