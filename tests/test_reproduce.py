@@ -235,6 +235,28 @@ def test_config_notebooks_take_config_fields_and_check_their_values(repo: Path) 
         load_profile("plain")
 
 
+def test_seeds_expand_into_one_run_per_seed(repo: Path) -> None:
+    body = (
+        "defaults_for: [trivial.ipynb]\n"
+        "runs:\n  - {id: main, notebook: trivial.ipynb, title: Main, seeds: [0, 2],\n"
+        "     params: {value: 5}}\n"
+    )
+    write_profile(repo, body, name="seeded")
+    profile = load_profile("seeded")
+    assert profile.run_ids == ["main-s0", "main-s2"]
+    assert {spec.arm for spec in profile.runs} == {"main"}
+    params = profile.run("main-s2").parameters(profile)
+    assert (params["seed"], params["value"], params["run_id"]) == (2, 5, "main-s2")
+    assert profile.run("main-s2").display_title == "Main (seed 2)"
+    for bad, needle in (("[]", "distinct"), ("[1, 1]", "distinct"), ("[-1]", "non-negative")):
+        write_profile(repo, body.replace("[0, 2]", bad), name="badseeds")
+        with pytest.raises(ProfileError, match=needle):
+            load_profile("badseeds")
+    write_profile(repo, body.replace("{value: 5}", "{value: 5, seed: 1}"), name="both")
+    with pytest.raises(ProfileError, match="either 'seeds' or params 'seed'"):
+        load_profile("both")
+
+
 def test_shipped_profiles_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WBCREPRO_REPO", raising=False)
     for name in ("smoke", "cpu", "paper"):

@@ -20,6 +20,7 @@ Format (every key except ``runs`` is optional)::
         section: results        # data | results | ablations | table1 | claims (default results)
         title: "Main run"       # the book's page title in the navigation (default: the id)
         params: {dataset: synthetic}   # flat scalars; they win over `defaults`
+        seeds: [0, 1, 2]        # optional: one run per training seed, ids main-synthetic-s0 ...
 
 Why ``defaults_for``: papermill injects every parameter it is given, even ones a notebook does not
 declare, so training defaults such as ``epochs`` would silently appear in a data overview notebook.
@@ -50,7 +51,7 @@ SECTIONS = ("data", "results", "ablations", "table1", "claims")
 
 RESERVED_PARAMS = ("profile", "run_id", "runs_root")
 PROFILE_KEYS = ("name", "title", "description", "synthetic", "defaults", "defaults_for", "runs")
-RUN_KEYS = ("id", "notebook", "section", "title", "params")
+RUN_KEYS = ("id", "notebook", "section", "title", "params", "seeds")
 DEFAULT_DEFAULTS_FOR = ("experiment.ipynb",)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -106,6 +107,9 @@ class RunSpec:
     section: str = "results"
     title: str = ""
     params: Mapping[str, Scalar] = field(default_factory=dict, hash=False)
+    arm: str = ""
+    """The profile entry this run came from: its ``id`` before ``seeds`` expanded it into one run
+    per seed (``<arm>-s<seed>``); equal to ``id`` for an entry without ``seeds``."""
 
     def parameters(self, profile: Profile) -> dict[str, Scalar]:
         """The full flat dict papermill injects: defaults (when this notebook takes them), then
@@ -254,8 +258,20 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
         if not isinstance(title, str):
             raise fail(f"{where}: key 'title' must be a string")
         params = _flat_params(item.get("params") or {}, f"{where}: key 'params'", fail)
-        _check_notebook_params(nb_dir / notebook, defaults, defaults_for, params, where, fail)
-        runs.append(RunSpec(run_id, notebook, section, title, params))
+        seeds = _seeds(item.get("seeds"), params, where, fail)
+        checked = params if seeds is None else {**params, "seed": seeds[0]}
+        _check_notebook_params(nb_dir / notebook, defaults, defaults_for, checked, where, fail)
+        if seeds is None:
+            runs.append(RunSpec(run_id, notebook, section, title, params, arm=run_id))
+            continue
+        for seed in seeds:
+            seeded_id = f"{run_id}-s{seed}"
+            if seeded_id in seen:
+                raise fail(f"{where}: seed run id {seeded_id!r} is already taken")
+            seen.add(seeded_id)
+            seeded_title = f"{title or run_id} (seed {seed})"
+            seeded = {**params, "seed": seed}
+            runs.append(RunSpec(seeded_id, notebook, section, seeded_title, seeded, run_id))
 
     return Profile(
         name=name,
@@ -288,6 +304,23 @@ def _check_notebook_params(
         check_parameters(notebook, merged, origin, takes_config=takes_defaults)
     except NotebookParameterError as err:
         raise fail(f"{where}: {err}") from err
+
+
+def _seeds(value: Any, params: Mapping[str, Scalar], where: str, fail) -> list[int] | None:
+    """``seeds: [0, 1, 2]`` makes one run per training seed: a verdict needs the spread over
+    seeds, and listing three near-identical runs by hand invites them to drift apart."""
+    if value is None:
+        return None
+    if "seed" in params:
+        raise fail(f"{where}: give either 'seeds' or params 'seed', not both")
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise fail(f"{where}: key 'seeds' must be a list of distinct non-negative integers")
+    return list(value)
 
 
 def _notebook_name(name: str) -> str:
