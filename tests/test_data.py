@@ -1,5 +1,6 @@
 """Tests for reading images, the decode-once cache, labels, folder listing and data paths
-(wbcrepro.data, wbcrepro.paths). Every image is written here, in a real on-disk format."""
+(wbcrepro.images, wbcrepro.data, wbcrepro.paths). Every image is written here, in a real on-disk
+format."""
 
 from __future__ import annotations
 
@@ -11,17 +12,11 @@ import torch
 from PIL import Image
 
 from wbcrepro import data as data_module
+from wbcrepro import images as images_module
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import (
-    ImageReadError,
-    ImageTable,
-    LabelError,
-    cache_side,
-    decode_resized,
-    encode_labels,
-    list_images,
-    read_image,
-)
+from wbcrepro.data import ImageTable, LabelError, cache_side, encode_labels
+from wbcrepro.datasets.synthetic import synthetic_dir
+from wbcrepro.images import ImageReadError, decode_resized, list_images, read_image
 from wbcrepro.paths import CACHE_ENV, DATA_ENV, cache_root, data_root
 from wbcrepro.transforms import eval_transform
 
@@ -194,13 +189,15 @@ def three_images(tmp_path: Path) -> list[Path]:
 
 
 def _counting_reader(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count every image read, through the cache (decode_resized) or directly (ImageTable.load)."""
     calls: list[str] = []
-    real = data_module.read_image
+    real = images_module.read_image
 
     def counting(path):
         calls.append(str(path))
         return real(path)
 
+    monkeypatch.setattr(images_module, "read_image", counting)
     monkeypatch.setattr(data_module, "read_image", counting)
     return calls
 
@@ -413,6 +410,6 @@ def test_cache_root_fallbacks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 def test_synthetic_dir_lives_under_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WBCREPRO_CACHE", str(tmp_path / "cache"))
-    assert data_module.synthetic_dir(5, 64, 2) == (
+    assert synthetic_dir(5, 64, 2) == (
         tmp_path / "cache" / "synthetic" / "per5-size64-seed2"
     )

@@ -389,3 +389,34 @@ def test_csv_errors_name_file_line_and_split(tmp_path: Path) -> None:
         _load(tmp_path, "csv", data_path="labels.csv")
     with pytest.raises(DatasetError, match=r"nothere\.csv"):
         _load(tmp_path, "csv", data_path="nothere.csv")
+
+
+# --- what a loader reads from the config -----------------------------------------------------
+
+
+def test_every_loader_takes_exactly_its_declared_options() -> None:
+    """A loader receives the data root and, as keywords, only the config fields it declares."""
+    import inspect
+
+    from wbcrepro.datasets import REGISTRY
+
+    for name, spec in REGISTRY.items():
+        params = list(inspect.signature(spec.loader).parameters.values())
+        assert params[0].name == "root", name
+        keywords = {p.name for p in params[1:]}
+        assert keywords == set(spec.options), (name, keywords, spec.options)
+        assert all(p.kind is p.KEYWORD_ONLY for p in params[1:]), name
+    assert REGISTRY["bccd"].options == ("crop_margin",)
+    assert REGISTRY["kaggle-bloodcells"].options == ()
+
+
+def test_read_rejects_an_option_the_loader_does_not_take(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"takes no option.*crop_margin"):
+        get_dataset("lisc").read(tmp_path, crop_margin=4)
+
+
+def test_a_spec_option_must_be_a_config_field() -> None:
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="cropmargin"):
+        replace(get_dataset("bccd"), options=("cropmargin",))

@@ -1,4 +1,7 @@
-"""Images on disk -> tensors: reading with clear errors, the decode-once cache, loaders.
+"""A run's data: the registered dataset loaded and split, the decode-once cache, DataLoaders.
+
+Image files are read through :mod:`wbcrepro.images` (errors naming the file); datasets come from
+the registry :mod:`wbcrepro.datasets`, which never imports this module.
 
 A dataset is described by a *manifest*: a DataFrame with one row per image and the columns
 ``path``, ``label`` (a class name), ``group`` (its source) and, once split, ``split``.
@@ -9,59 +12,26 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from wbcrepro.config import TrainConfig
-from wbcrepro.paths import cache_root
+from wbcrepro.datasets import Loaded, get_dataset
+from wbcrepro.images import ImageReadError, decode_resized, read_image
 from wbcrepro.splits import split_manifest, subsample_train
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 CACHE_UPSCALE = 1.15
 """Cached images keep a shorter side of 1.15x the RandomResizedCrop size: enough for a 0.8-scale
 crop to be resampled down, never up, and small enough that an epoch does not decode full images."""
 
 
-class ImageReadError(OSError):
-    """An image file is missing, truncated or not an image; the message names the file."""
-
-
 class LabelError(ValueError):
     """A manifest label is not one of the dataset's classes; the message names it."""
-
-
-def read_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an RGB image, turning every failure into an error naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"image file not found: {path}")
-    try:
-        with Image.open(path) as img:
-            img.load()  # decodes now: a truncated file fails here, not in a worker later
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ImageReadError(f"cannot read image {path}: {err}") from err
-
-
-def decode_resized(path: str | Path, shorter_side: int | None) -> Image.Image:
-    """Read an RGB image, downscaled (antialiased) so that its shorter side is ``shorter_side``.
-
-    The result stays a PIL image: the paper's augmentation (crop, rotation, flips, jitter) runs
-    about twice as fast on PIL images as on uint8 tensors on the CPU.
-    """
-    image = read_image(path)
-    if shorter_side is not None and min(image.size) > shorter_side:
-        width, height = image.size
-        scale = shorter_side / min(width, height)
-        size = (max(shorter_side, round(width * scale)), max(shorter_side, round(height * scale)))
-        image = image.resize(size, Image.Resampling.BILINEAR)
-    return image
 
 
 def cache_side(cfg: TrainConfig) -> int:
@@ -168,13 +138,11 @@ class SplitData:
         )
 
 
-def drop_classes(loaded, exclude_classes: str):
+def drop_classes(loaded: Loaded, exclude_classes: str) -> Loaded:
     """``loaded`` without the comma-separated ``exclude_classes`` (their images become excluded).
 
     An unknown class name is an error: a typo must not silently keep a class in.
     """
-    from wbcrepro.datasets import Loaded
-
     names = [n.strip() for n in exclude_classes.split(",") if n.strip()]
     if not names:
         return loaded
@@ -212,8 +180,6 @@ def load_split_data(cfg: TrainConfig, manifest: pd.DataFrame | None = None) -> S
     Reusing the manifest written into the run folder makes a resumed run see exactly the split it
     started with, even if the split code or the files on disk have changed since.
     """
-    from wbcrepro.datasets import get_dataset  # late import: the registry imports this module
-
     spec = get_dataset(cfg.dataset)
     loaded = drop_classes(spec.load(cfg), cfg.exclude_classes)
     if manifest is None:
@@ -275,19 +241,3 @@ def make_loader(
         pin_memory=torch.cuda.is_available(),
         persistent_workers=False,
     )
-
-
-def synthetic_dir(per_class: int, size: int, seed: int) -> Path:
-    """Cache folder of one synthetic dataset (drawn once, reused by every run)."""
-    return cache_root() / "synthetic" / f"per{per_class}-size{size}-seed{seed}"
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files under ``folder`` (recursively), sorted; an empty or missing folder raises."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"folder not found: {folder}")
-    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not found:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
-    return found

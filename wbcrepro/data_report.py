@@ -11,8 +11,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import ImageReadError, read_image
 from wbcrepro.datasets import REGISTRY, get_dataset
+from wbcrepro.images import ImageReadError, read_image
 from wbcrepro.paths import data_root
 
 

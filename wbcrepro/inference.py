@@ -10,8 +10,9 @@ import pandas as pd
 import torch
 
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import ImageTable, list_images, load_split_data, make_loader, make_table
+from wbcrepro.data import ImageTable, load_split_data, make_loader, make_table
 from wbcrepro.engine import autocast_dtype, evaluate, pick_device
+from wbcrepro.images import list_images
 from wbcrepro.metrics import classification_report
 from wbcrepro.models import build_network, to_device
 from wbcrepro.runs import SPLIT, load_checkpoint

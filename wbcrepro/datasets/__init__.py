@@ -5,146 +5,45 @@ from (citation, licence, URL) and how to read its **upstream on-disk layout as p
 manifest (one row per image: ``path``, ``label``, ``group`` and, where the publisher fixed one,
 ``split``). Loaders never drop anything silently: whatever they leave out is listed in
 ``Loaded.excluded`` with its reason, and that list is written into every run folder.
+
+The types live in :mod:`wbcrepro.datasets.registry`; importing this package imports every loader
+module, and each registers its datasets on import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-
-import pandas as pd
-
-from wbcrepro.config import TrainConfig
-
-MANIFEST_COLUMNS = ("path", "label", "group")
-
-
-class DatasetError(ValueError):
-    """A dataset is missing, incomplete or malformed; the message names the file or class."""
-
-
-@dataclass(frozen=True)
-class Download:
-    """One file of a dataset with a stable public URL."""
-
-    url: str
-    filename: str
-    sha256: str | None = None
-    """Checksum of the published file; ``None`` where the publisher gives none (then recorded)."""
-    unpack_to: str | None = None
-    """Folder (relative to the data root) the archive unpacks into; ``None``: kept as is."""
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """What a loader read: the manifest, the class order, and everything it left out."""
-
-    manifest: pd.DataFrame
-    classes: tuple[str, ...]
-    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["item", "reason"]))
-    notes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        missing = [c for c in MANIFEST_COLUMNS if c not in self.manifest.columns]
-        if missing:
-            raise DatasetError(f"manifest lacks column(s) {', '.join(missing)}")
-        present = set(self.manifest["label"])
-        unknown = sorted(present - set(self.classes))
-        if unknown:
-            raise DatasetError(f"labels {unknown} are not among the classes {list(self.classes)}")
-        empty = [c for c in self.classes if c not in present]
-        if empty:
-            raise DatasetError(f"class(es) with no image: {', '.join(empty)}")
-
-
-Loader = Callable[[Path, TrainConfig], Loaded]
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """One dataset: metadata plus a loader from (data root, config) to :class:`Loaded`."""
-
-    name: str
-    classes: tuple[str, ...] | None
-    """Class names in label order; ``None`` where the data defines them (folder, csv)."""
-    to_paper: dict[str, tuple[str, ...]]
-    """Own class -> the paper's class(es) it covers (a 'neutrophil' covers band and segmented)."""
-    citation: str
-    licence: str
-    source: str
-    folder: str
-    """Where the upstream files sit under the data root (as the publisher names it)."""
-    loader: Loader = field(repr=False)
-    description: str = ""
-    synthetic: bool = False
-    downloads: tuple[Download, ...] = ()
-    official_split: str = ""
-    """How the publisher splits it, if at all (used instead of a random split)."""
-    required: tuple[str, ...] = ()
-    """Further paths (relative to the data root) that must exist besides ``folder``."""
-
-    def present(self, root: Path) -> bool:
-        """Whether all upstream files are under ``root`` (always true for generated data)."""
-        if self.synthetic or not self.folder:
-            return True
-        return all((root / path).exists() for path in (self.folder, *self.required))
-
-    def load(self, cfg: TrainConfig) -> Loaded:
-        from wbcrepro.paths import data_root
-
-        root = data_root(cfg.data_root)
-        if not self.present(root):
-            missing = [
-                str(root / p) for p in (self.folder, *self.required) if not (root / p).exists()
-            ]
-            raise DatasetError(
-                f"dataset {self.name!r} not found: expected {', '.join(missing)} "
-                f"(data root {root}; set WBCREPRO_DATA or data_root=). "
-                + (
-                    f"Get it with: wbcrepro data download {self.name}"
-                    if self.downloads
-                    else f"Download it by hand from {self.source} and unpack it there."
-                )
-            )
-        return self.loader(root, cfg)
-
-
-REGISTRY: dict[str, DatasetSpec] = {}
-
-
-def register(spec: DatasetSpec) -> DatasetSpec:
-    REGISTRY[spec.name] = spec
-    return spec
-
-
-def get_dataset(name: str) -> DatasetSpec:
-    """The registered dataset ``name``; an unknown name raises listing the known ones."""
-    if name not in REGISTRY:
-        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name]
-
-
-LOADER_MODULES = (
-    "synthetic",
-    "bccd",
-    "kaggle",
-    "zheng",
-    "bccd_cropped",
-    "lisc",
-    "pbc",
-    "raabin",
-    "bloodmnist",
-    "custom",
+from wbcrepro.datasets import (  # noqa: F401  (imported to register their datasets)
+    bccd,
+    bccd_cropped,
+    bloodmnist,
+    custom,
+    kaggle,
+    lisc,
+    pbc,
+    raabin,
+    synthetic,
+    zheng,
+)
+from wbcrepro.datasets.registry import (
+    MANIFEST_COLUMNS,
+    REGISTRY,
+    DatasetError,
+    DatasetSpec,
+    Download,
+    Loaded,
+    Loader,
+    get_dataset,
+    register,
 )
 
-
-def _register_all() -> None:
-    """Import every loader module; each registers its datasets on import."""
-    import importlib
-
-    for module in LOADER_MODULES:
-        importlib.import_module(f"wbcrepro.datasets.{module}")
-
-
-_register_all()
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "REGISTRY",
+    "DatasetError",
+    "DatasetSpec",
+    "Download",
+    "Loaded",
+    "Loader",
+    "get_dataset",
+    "register",
+]

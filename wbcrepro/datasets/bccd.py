@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from wbcrepro.config import TrainConfig
-from wbcrepro.data import read_image
-from wbcrepro.datasets import DatasetError, DatasetSpec, Download, Loaded, register
 from wbcrepro.datasets.common import FIVE_CLASS_TO_PAPER, excluded_frame, normalise_label
+from wbcrepro.datasets.registry import DatasetError, DatasetSpec, Download, Loaded, register
+from wbcrepro.images import read_image
 from wbcrepro.paths import cache_root
 
 BCCD_FOLDER = "BCCD_Dataset"
 LABELS_FOLDER = "wbc-classification"
+VOC = Path(BCCD_FOLDER) / "BCCD"
 CLASSES = ("neutrophil", "eosinophil", "basophil", "monocyte", "lymphocyte")
 CROP_VERSION = 1
 
@@ -143,20 +143,30 @@ def write_crops(chosen: list[dict], margin: int) -> Path:
     return folder
 
 
-def load_bccd(root: Path, cfg: TrainConfig) -> Loaded:
-    voc = root / BCCD_FOLDER / "BCCD"
+def smear_files(root: Path) -> list[Path]:
+    """Every whole smear JPEG of BCCD, also those that give no crop (for the leakage audit,
+    which compares whole smears with the Kaggle images made from them)."""
+    folder = root / VOC / "JPEGImages"
+    smears = sorted(folder.glob("*.jpg"))
+    if not smears:
+        raise DatasetError(f"no BCCD smear (*.jpg) in {folder}")
+    return smears
+
+
+def load_bccd(root: Path, *, crop_margin: int) -> Loaded:
+    voc = root / VOC
     for needed in (voc / "Annotations", voc / "JPEGImages"):
         if not needed.is_dir():
             raise DatasetError(f"BCCD folder not found: {needed}")
     labels = read_labels(root / LABELS_FOLDER / "labels.csv")
     chosen, excluded = select_smears(labels, voc / "Annotations", voc / "JPEGImages")
-    folder = write_crops(chosen, cfg.crop_margin)
+    folder = write_crops(chosen, crop_margin)
     manifest = pd.DataFrame(
         {"path": str(folder / f"{c['stem']}.png"), "label": c["label"], "group": c["stem"]}
         for c in chosen
     )
     notes = (
-        f"one crop per smear with exactly one WBC box and one label (margin {cfg.crop_margin} px); "
+        f"one crop per smear with exactly one WBC box and one label (margin {crop_margin} px); "
         f"{len(excluded)} smears excluded, listed with reasons",
     )
     return Loaded(manifest, CLASSES, excluded_frame(excluded), notes)
@@ -194,6 +204,7 @@ register(
             "wbc-classification/labels.csv",
         ),
         loader=load_bccd,
+        options=("crop_margin",),
         description="Single-WBC crops cut from the 640x480 BCCD smears by their VOC boxes, "
         "labelled by smear; grouped by source smear.",
         downloads=BCCD_DOWNLOADS,

@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from wbcrepro.config import TrainConfig
-from wbcrepro.datasets import DatasetSpec, Download, Loaded, register
 from wbcrepro.datasets.common import (
     FIVE_CLASS_TO_PAPER,
     excluded_frame,
@@ -16,6 +14,7 @@ from wbcrepro.datasets.common import (
     manifest_frame,
     normalise_label,
 )
+from wbcrepro.datasets.registry import DatasetSpec, Download, Loaded, register
 
 FOLDER = "apple2373-BCCD"
 CLASSES = ("neutrophil", "eosinophil", "basophil", "monocyte", "lymphocyte")
@@ -27,7 +26,7 @@ def smear_of(path: Path) -> str:
     return match.group(1) if match else path.stem
 
 
-def load_bccd_cropped(root: Path, cfg: TrainConfig) -> Loaded:
+def load_bccd_cropped(root: Path) -> Loaded:
     rows, excluded = image_folder(
         root / FOLDER / "BCCD_cropped",
         lambda name: normalise_label(name) if normalise_label(name) in CLASSES else None,

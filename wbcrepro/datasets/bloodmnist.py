@@ -30,14 +30,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wbcrepro.config import TrainConfig
-from wbcrepro.datasets import DatasetError, DatasetSpec, Download, Loaded, register
 from wbcrepro.datasets.common import (
     EIGHT_CLASS_TO_PAPER,
     EIGHT_CLASSES,
     excluded_frame,
     manifest_frame,
 )
+from wbcrepro.datasets.registry import DatasetError, DatasetSpec, Download, Loaded, register
 from wbcrepro.paths import cache_root
 
 FOLDER = "bloodmnist"
@@ -118,7 +117,7 @@ def _complete(dest: Path, marker: dict) -> bool:
         return False
 
 
-def load_bloodmnist(root: Path, cfg: TrainConfig) -> Loaded:
+def load_bloodmnist(root: Path) -> Loaded:
     folder = root / FOLDER
     npz, excluded = choose_npz(folder)
     dest = cache_root() / "bloodmnist" / npz.stem
@@ -149,7 +148,7 @@ def load_bloodmnist(root: Path, cfg: TrainConfig) -> Loaded:
     )
 
 
-BLOODMNIST = register(
+register(
     DatasetSpec(
         name="bloodmnist",
         classes=BLOODMNIST_CLASSES,

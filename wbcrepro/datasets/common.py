@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from wbcrepro.data import IMAGE_SUFFIXES
-from wbcrepro.datasets import DatasetError
+from wbcrepro.datasets.registry import DatasetError
+from wbcrepro.images import is_image
 
 NEUTROPHIL_PAPER = ("segmented_neutrophil", "band_neutrophil")
 """A public 'neutrophil' label covers both of the paper's neutrophil classes."""
@@ -47,10 +47,6 @@ EIGHT_CLASS_TO_PAPER: dict[str, tuple[str, ...]] = {
 def normalise_label(name: str) -> str:
     """'NEUTROPHIL', 'Band Neutrophil', 'band-neutrophil' -> 'neutrophil', 'band_neutrophil'."""
     return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
-
-
-def is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES
 
 
 def excluded_frame(rows: Iterable[tuple[str, str]] = ()) -> pd.DataFrame:

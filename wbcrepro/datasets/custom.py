@@ -18,15 +18,14 @@ import csv
 from pathlib import Path
 
 from wbcrepro.classes import PAPER_CLASSES
-from wbcrepro.config import TrainConfig
-from wbcrepro.datasets import DatasetError, DatasetSpec, Loaded, register
 from wbcrepro.datasets.common import (
     FIVE_CLASS_TO_PAPER,
     excluded_frame,
-    is_image,
     manifest_frame,
     normalise_label,
 )
+from wbcrepro.datasets.registry import DatasetError, DatasetSpec, Loaded, register
+from wbcrepro.images import is_image
 
 SPLIT_VALUES = {"train": "train", "val": "val", "test": "test", "valid": "val", "validation": "val"}
 GROUPS_FILE = "groups.csv"
@@ -38,14 +37,15 @@ NAMED_TO_PAPER: dict[str, tuple[str, ...]] = {
 """Own classes named like the paper's (or plain 'neutrophil') map onto them; others map to none."""
 
 
-def resolve_data_path(root: Path, cfg: TrainConfig) -> Path:
-    if not cfg.data_path:
-        raise DatasetError(f"dataset {cfg.dataset!r} needs data_path= (the tree or the CSV file)")
-    path = Path(cfg.data_path).expanduser()
+def resolve_data_path(root: Path, data_path: str, dataset: str) -> Path:
+    """``data_path`` (absolute, or relative to the data root) as a path that exists."""
+    if not data_path:
+        raise DatasetError(f"dataset {dataset!r} needs data_path= (the tree or the CSV file)")
+    path = Path(data_path).expanduser()
     if not path.is_absolute():
         path = root / path
     if not path.exists():
-        raise DatasetError(f"data_path not found: {path} (data_path={cfg.data_path!r})")
+        raise DatasetError(f"data_path not found: {path} (data_path={data_path!r})")
     return path
 
 
@@ -90,8 +90,8 @@ def _read_groups(tree: Path) -> dict[Path, str] | None:
     return groups
 
 
-def load_folder(root: Path, cfg: TrainConfig) -> Loaded:
-    tree = resolve_data_path(root, cfg)
+def load_folder(root: Path, *, data_path: str) -> Loaded:
+    tree = resolve_data_path(root, data_path, "folder")
     if not tree.is_dir():
         raise DatasetError(f"data_path for dataset 'folder' must be a folder: {tree}")
     excluded: list[tuple[str, str]] = []
@@ -147,8 +147,8 @@ def load_folder(root: Path, cfg: TrainConfig) -> Loaded:
     return Loaded(manifest_frame(rows), tuple(sorted(class_dirs)), excluded_frame(excluded))
 
 
-def load_csv(root: Path, cfg: TrainConfig) -> Loaded:
-    table = resolve_data_path(root, cfg)
+def load_csv(root: Path, *, data_path: str) -> Loaded:
+    table = resolve_data_path(root, data_path, "csv")
     if not table.is_file():
         raise DatasetError(f"data_path for dataset 'csv' must be a CSV file: {table}")
     header, records = _read_csv(table)
@@ -197,7 +197,7 @@ def load_csv(root: Path, cfg: TrainConfig) -> Loaded:
     return Loaded(manifest_frame(rows), classes, excluded_frame(), notes=notes)
 
 
-FOLDER_DATASET = register(
+register(
     DatasetSpec(
         name="folder",
         classes=None,
@@ -207,6 +207,7 @@ FOLDER_DATASET = register(
         source="local: data_path= an ImageFolder tree <class>/<image>",
         folder="",
         loader=load_folder,
+        options=("data_path",),
         description="Any ImageFolder tree at data_path (absolute or relative to the data root). "
         "Classes are the normalised subfolder names (sorted); group = file stem, or the group "
         "given in groups.csv (path,group) at the tree root. Map class names onto the paper's "
@@ -216,7 +217,7 @@ FOLDER_DATASET = register(
     )
 )
 
-CSV_DATASET = register(
+register(
     DatasetSpec(
         name="csv",
         classes=None,
@@ -226,6 +227,7 @@ CSV_DATASET = register(
         source="local: data_path= a CSV file path,label[,group][,split]",
         folder="",
         loader=load_csv,
+        options=("data_path",),
         description="A manifest file at data_path with header path,label[,group][,split]; "
         "relative paths resolve against the CSV's folder; classes = the sorted normalised labels; "
         "a missing group is the file stem.",

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wbcrepro.config import TrainConfig
-from wbcrepro.datasets import DatasetError, DatasetSpec, Loaded, register
 from wbcrepro.datasets.bccd import BCCD_DOWNLOADS, LABELS_FOLDER
 from wbcrepro.datasets.common import (
     FIVE_CLASS_TO_PAPER,
@@ -23,6 +21,7 @@ from wbcrepro.datasets.common import (
     manifest_frame,
     normalise_label,
 )
+from wbcrepro.datasets.registry import DatasetError, DatasetSpec, Loaded, register
 
 CLASSES = ("neutrophil", "eosinophil", "monocyte", "lymphocyte")
 IMAGES = Path(LABELS_FOLDER) / "images"
@@ -55,7 +54,7 @@ def _read_parts(root: Path, parts: dict[str, str | None]) -> tuple[list[dict], l
     return rows, excluded
 
 
-def load_kaggle(root: Path, cfg: TrainConfig) -> Loaded:
+def load_kaggle(root: Path) -> Loaded:
     rows, excluded = _read_parts(root, {"TRAIN": "train", "TEST": "test"})
     excluded.append(
         (
@@ -66,7 +65,7 @@ def load_kaggle(root: Path, cfg: TrainConfig) -> Loaded:
     return Loaded(manifest_frame(rows), CLASSES, excluded_frame(excluded), (VAL_NOTE,))
 
 
-def load_kaggle_simple(root: Path, cfg: TrainConfig) -> Loaded:
+def load_kaggle_simple(root: Path) -> Loaded:
     rows, excluded = _read_parts(root, {"TEST_SIMPLE": None})
     for row in rows:
         row.pop("split", None)

@@ -23,15 +23,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from wbcrepro.config import TrainConfig
-from wbcrepro.datasets import DatasetError, DatasetSpec, Loaded, register
 from wbcrepro.datasets.common import (
     FIVE_CLASS_TO_PAPER,
     excluded_frame,
-    is_image,
     manifest_frame,
     normalise_label,
 )
+from wbcrepro.datasets.registry import DatasetError, DatasetSpec, Loaded, register
+from wbcrepro.images import is_image
 
 LISC_CLASSES = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")
 _PREFIXES = {
@@ -61,7 +60,7 @@ def _is_mask(parts: tuple[str, ...]) -> bool:
     return any(_MASK.search(normalise_label(p)) for p in parts)
 
 
-def load_lisc(root: Path, cfg: TrainConfig) -> Loaded:
+def load_lisc(root: Path) -> Loaded:
     folder = root / LISC.folder
     rows: list[dict] = []
     excluded: list[tuple[str, str]] = []

@@ -26,8 +26,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from wbcrepro.classes import PAPER_CLASSES
-from wbcrepro.config import TrainConfig
-from wbcrepro.datasets import DatasetError, DatasetSpec, Loaded, register
 from wbcrepro.datasets.common import (
     EIGHT_CLASS_TO_PAPER,
     EIGHT_CLASSES,
@@ -36,6 +34,7 @@ from wbcrepro.datasets.common import (
     manifest_frame,
     normalise_label,
 )
+from wbcrepro.datasets.registry import DatasetError, DatasetSpec, Loaded, register
 
 FOLDER = "PBC_dataset_normal_DIB"
 PBC8_CLASSES = EIGHT_CLASSES
@@ -98,12 +97,12 @@ def prefix(path: str) -> str:
     return Path(path).stem.split("_")[0].upper()
 
 
-def load_pbc8(root: Path, cfg: TrainConfig) -> Loaded:
+def load_pbc8(root: Path) -> Loaded:
     rows, excluded, _ = read_pbc8(root)
     return Loaded(manifest_frame(rows), PBC8_CLASSES, excluded_frame(excluded), notes=(GROUP_NOTE,))
 
 
-def load_pbc(root: Path, cfg: TrainConfig) -> Loaded:
+def load_pbc(root: Path) -> Loaded:
     rows8, excluded, _ = read_pbc8(root)
     rows: list[dict] = []
     for row in rows8:
@@ -142,7 +141,7 @@ DESCRIPTION = (
     "by clinical pathologists. "
 )
 
-PBC8 = register(
+register(
     DatasetSpec(
         name="pbc8",
         classes=PBC8_CLASSES,
@@ -158,7 +157,7 @@ PBC8 = register(
     )
 )
 
-PBC = register(
+register(
     DatasetSpec(
         name="pbc",
         classes=PAPER_CLASSES,

@@ -26,16 +26,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wbcrepro.config import TrainConfig
-from wbcrepro.datasets import DatasetError, DatasetSpec, Loaded, register
 from wbcrepro.datasets.common import (
     FIVE_CLASS_TO_PAPER,
     excluded_frame,
     image_folder,
-    is_image,
     manifest_frame,
     normalise_label,
 )
+from wbcrepro.datasets.registry import DatasetError, DatasetSpec, Loaded, register
+from wbcrepro.images import is_image
 
 FOLDER = "Raabin-WBC"
 RAABIN_CLASSES = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")
@@ -105,7 +104,7 @@ def read_part(
     return rows, excluded, absent
 
 
-def load_raabin(root: Path, cfg: TrainConfig) -> Loaded:
+def load_raabin(root: Path) -> Loaded:
     base = root / FOLDER
     train, ex_train, _ = read_part(base, "train", "train", require_all=True)
     test, ex_test, _ = read_part(base, "testa", "test", require_all=True)
@@ -128,7 +127,7 @@ def load_raabin(root: Path, cfg: TrainConfig) -> Loaded:
     )
 
 
-def load_raabin_testb(root: Path, cfg: TrainConfig) -> Loaded:
+def load_raabin_testb(root: Path) -> Loaded:
     rows, excluded, absent = read_part(root / FOLDER, "testb", None, require_all=False)
     classes = tuple(c for c in RAABIN_CLASSES if c not in absent)
     notes = [GROUP_NOTE, "External test set (TestB): evaluate a model trained on 'raabin'."]
@@ -142,7 +141,7 @@ DESCRIPTION = (
     "laboratories, Giemsa stain, labelled by two experts; 5 classes. "
 )
 
-RAABIN = register(
+register(
     DatasetSpec(
         name="raabin",
         classes=RAABIN_CLASSES,
@@ -159,7 +158,7 @@ RAABIN = register(
     )
 )
 
-RAABIN_TESTB = register(
+register(
     DatasetSpec(
         name="raabin-testb",
         classes=RAABIN_CLASSES,

@@ -5,25 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from wbcrepro.classes import PAPER_CLASSES
-from wbcrepro.config import TrainConfig
-from wbcrepro.data import synthetic_dir
-from wbcrepro.datasets import DatasetSpec, Loaded, register
+from wbcrepro.datasets.registry import DatasetSpec, Loaded, register
+from wbcrepro.paths import cache_root
 from wbcrepro.synthetic import SYNTHETIC_NOTE, generate_synthetic
 
 
-def load_synthetic(root: Path, cfg: TrainConfig) -> Loaded:
+def synthetic_dir(per_class: int, size: int, seed: int) -> Path:
+    """Cache folder of one synthetic dataset (drawn once, reused by every run)."""
+    return cache_root() / "synthetic" / f"per{per_class}-size{size}-seed{seed}"
+
+
+def load_synthetic(
+    root: Path, *, synthetic_per_class: int, synthetic_size: int, split_seed: int
+) -> Loaded:
     """Draw (once, then from the cache) ``synthetic_per_class`` images of each paper class.
 
-    The drawing seed is ``split_seed``, so training seeds share one data set.
+    The drawing seed is ``split_seed``, so training seeds share one data set; ``root`` is unused
+    (nothing is read from the data root).
     """
-    folder = synthetic_dir(cfg.synthetic_per_class, cfg.synthetic_size, cfg.split_seed)
-    manifest = generate_synthetic(
-        folder, cfg.synthetic_per_class, cfg.synthetic_size, cfg.split_seed
-    )
+    folder = synthetic_dir(synthetic_per_class, synthetic_size, split_seed)
+    manifest = generate_synthetic(folder, synthetic_per_class, synthetic_size, split_seed)
     return Loaded(manifest, PAPER_CLASSES, notes=(SYNTHETIC_NOTE,))
 
 
-SYNTHETIC = register(
+register(
     DatasetSpec(
         name="synthetic",
         classes=PAPER_CLASSES,
@@ -33,6 +38,7 @@ SYNTHETIC = register(
         source="drawn locally by wbcrepro.synthetic; no download",
         folder="",
         loader=load_synthetic,
+        options=("synthetic_per_class", "synthetic_size", "split_seed"),
         description="SYNTHETIC stained-smear crops of the paper's 6 classes, drawn with the "
         "features a haematologist uses; the only data here with band vs segmented neutrophils.",
         synthetic=True,

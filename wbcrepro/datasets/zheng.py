@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from wbcrepro.datasets import DatasetError, DatasetSpec, Download, Loaded, register
 from wbcrepro.datasets.common import FIVE_CLASS_TO_PAPER, excluded_frame, manifest_frame
+from wbcrepro.datasets.registry import DatasetError, DatasetSpec, Download, Loaded, register
 
 FOLDER = "segmentation_WBC"
 CODES = {1: "neutrophil", 2: "lymphocyte", 3: "monocyte", 4: "eosinophil", 5: "basophil"}
@@ -88,7 +88,7 @@ COMMON = dict(
 register(
     DatasetSpec(
         name="zheng2018",
-        loader=lambda root, cfg: load_zheng_part(root, 1),
+        loader=lambda root: load_zheng_part(root, 1),
         required=("segmentation_WBC/Dataset 1", "segmentation_WBC/Class Labels of Dataset 1.csv"),
         description="Dataset 1 (Jiangxi Tecom): 300 single-cell 120x120 images, 5 classes.",
         **COMMON,
@@ -97,7 +97,7 @@ register(
 register(
     DatasetSpec(
         name="zheng2018-d2",
-        loader=lambda root, cfg: load_zheng_part(root, 2),
+        loader=lambda root: load_zheng_part(root, 2),
         required=("segmentation_WBC/Dataset 2", "segmentation_WBC/Class Labels of Dataset 2.csv"),
         description="Dataset 2 (CellaVision blog): 100 single-cell 300x300 images, 5 classes.",
         **COMMON,
