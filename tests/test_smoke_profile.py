@@ -1,15 +1,22 @@
 """The `smoke` profile end to end, as the README's test command promises: papermill executes every
 notebook of the suite on the synthetic data, the run records land beside them, a second call
 redoes nothing, and Jupyter Book 1 builds the book with warnings as errors and the SYNTHETIC
-banner on every page."""
+banner on every page.
+
+This is the one test that executes the notebooks: it also checks what each executed page shows
+(its header first, no error, every glued number its prose refers to, training in its own step).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
+import nbformat
 import pytest
+import yaml
 
 from wbcrepro.book import build_book
 from wbcrepro.reproduce import reproduce
@@ -38,9 +45,8 @@ def smoke_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_smoke_run_completes_with_its_records(smoke_repo: Path) -> None:
     runs = smoke_repo / "book" / "runs" / "smoke"
     summary = json.loads((runs / "summary.json").read_text())
-    records = summary["runs"] if isinstance(summary, dict) and "runs" in summary else summary
-    statuses = {r["id"]: r["status"] for r in records}
-    assert statuses and set(statuses.values()) == {"complete"}, statuses
+    statuses = {r["id"]: r["status"] for r in summary["runs"]}
+    assert statuses == {run_id: "complete" for run_id in _run_ids(smoke_repo)}
     results = json.loads((runs / "main-synthetic" / "results.json").read_text())
     assert results["status"] == "complete" and results["dataset"]["synthetic"] is True
     executed = (runs / "main-synthetic.ipynb").read_text()
@@ -60,3 +66,60 @@ def test_book_builds_with_the_synthetic_banner(smoke_repo: Path, monkeypatch) ->
     pages = list(html.rglob("main-synthetic.html"))
     assert pages, "the executed main experiment is not in the book"
     assert "SYNTHETIC DATA" in pages[0].read_text()
+
+
+GLUE_ROLE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
+
+
+def _run_ids(repo: Path) -> list[str]:
+    profile = yaml.safe_load((repo / "profiles" / "smoke.yaml").read_text())
+    return [run["id"] for run in profile["runs"]]
+
+
+def _outputs(nb) -> list[dict]:
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+
+
+def _text(output) -> str:
+    if output.output_type == "stream":
+        return output.text
+    return "".join(str(v) for v in output.get("data", {}).values())
+
+
+def test_every_executed_page_is_labelled_complete_and_error_free(smoke_repo: Path) -> None:
+    runs = smoke_repo / "book" / "runs" / "smoke"
+    for run_id in _run_ids(smoke_repo):
+        nb = nbformat.read(runs / f"{run_id}.ipynb", as_version=4)
+        outputs = _outputs(nb)
+        assert not [o for o in outputs if o.output_type == "error"], run_id
+        header = next(o for o in outputs if "text/markdown" in o.get("data", {}))
+        assert "| profile | smoke |" in _text(header), run_id
+        assert "SYNTHETIC DATA" in _text(header), run_id
+        glued = {
+            o["metadata"]["scrapbook"]["name"]
+            for o in outputs
+            if o.get("metadata", {}).get("scrapbook")
+        }
+        referred = {
+            key
+            for c in nb.cells
+            if c.cell_type == "markdown"
+            for key in GLUE_ROLE.findall(c.source)
+        }
+        assert referred <= glued, f"{run_id}: prose refers to unglued {referred - glued}"
+
+
+def test_experiment_pages_train_in_their_own_step(smoke_repo: Path) -> None:
+    nb = nbformat.read(smoke_repo / "book/runs/smoke/main-synthetic.ipynb", as_version=4)
+    text = "\n".join(_text(o) for o in _outputs(nb))
+    assert "Training run main-synthetic in book/runs/smoke/main-synthetic now" in text
+    assert "(recorded when it trained)" in text and "Python 3." in text
+
+
+def test_the_data_page_trains_nothing_and_says_how_to_get_the_leakage_audit(
+    smoke_repo: Path,
+) -> None:
+    nb = nbformat.read(smoke_repo / "book/runs/smoke/data-synthetic.ipynb", as_version=4)
+    text = "\n".join(_text(o) for o in _outputs(nb))
+    assert "no model was trained" in text
+    assert "wbcrepro data leakage --out" in text

@@ -13,12 +13,17 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+RESULTS_KEY = "training_code_hash"
+"""The key under which a run's results.json records :func:`training_code_hash` of its code."""
 
-# Code that only renders records, builds the book or drives the runner: it never changes what a
-# training run computes. Paths relative to the package folder; a folder stands for all it holds.
+# Code that only renders records, judges them (verdicts), decides whether to train (experiment),
+# builds the book or drives the runner: it never changes what a training run computes. Paths
+# relative to the package folder; a folder stands for all it holds.
 PRESENTATION_PARTS = (
     "report",
     "report.py",
+    "verdicts.py",
+    "experiment.py",
     "book.py",
     "reproduce.py",
     "profiles.py",

@@ -1,0 +1,311 @@
+"""wbcrepro.report on hand-made run folders: records, headers, tables, plots, ledger, data page.
+
+The run folders are written by :mod:`tests.fake_runs` the way ``runs.fit`` writes them (the smoke
+profile test renders the same pages from records of real training). Plots are checked for what
+they draw: axes, labels, lines, bars, tick labels.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.lines import Line2D
+
+from tests.conftest import REPO
+from tests.fake_runs import GPU_ENVIRONMENT, write_run
+from wbcrepro import paper, report
+from wbcrepro.classes import PAPER_CLASSES
+
+TRAINING_MODULES = ("wbcrepro.runs", "wbcrepro.engine", "wbcrepro.models", "wbcrepro.data")
+
+
+@pytest.mark.slow
+def test_importing_report_loads_no_training_code_and_no_torch():
+    code = (
+        "import sys, wbcrepro.report, wbcrepro.verdicts; "
+        f"print([m for m in {(*TRAINING_MODULES, 'torch', 'torchvision')!r} if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def runs_root(tmp_path_factory) -> Path:
+    """``s0`` (30/40 right) and ``s1`` (36/40, seed 1) on synthetic data, ``s0`` with its executed
+    notebook beside it; ``broken`` stopped before finishing."""
+    root = tmp_path_factory.mktemp("runs")
+    write_run(root, "s0", params={"lr_switch_epoch": 2}, notebook=True)
+    write_run(root, "s1", params={"seed": 1}, correct=36)
+    clean = {**GPU_ENVIRONMENT, "git": {"commit": "fedcba9876543210", "dirty": False}}
+    write_run(root, "broken", status="failed", environment=clean)
+    return root
+
+
+@pytest.fixture
+def glued(monkeypatch) -> dict:
+    import myst_nb
+
+    store: dict = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda k, v, display=True: store.__setitem__(k, v))
+    return store
+
+
+# --- records --------------------------------------------------------------------------------------
+def test_load_run(runs_root):
+    rec = report.load_run(runs_root, "s0")
+    assert rec.complete and rec.synthetic and rec.dataset == "synthetic"
+    assert list(rec.history["epoch"]) == [1, 2, 3]
+    assert rec.metric("accuracy") == 0.75 and rec.interval("accuracy")[0] < 0.75
+    assert rec.as_result().name == "[s0](s0.ipynb)"  # its notebook is there: a link
+    assert report.load_run(runs_root, "s1").as_result().name == "`s1`"
+    missing = report.load_run(runs_root, "nothing-here")
+    assert missing.status == "missing" and np.isnan(missing.metric("accuracy"))
+    assert [r.run_id for r in report.load_runs(runs_root, " s0, ,s1")] == ["s0", "s1"]
+
+
+# --- headers --------------------------------------------------------------------------------------
+def test_run_header_shows_the_recorded_machine_and_a_dirty_tree(runs_root):
+    text = report.header_for_run(report.load_run(runs_root, "s0"), "smoke").data
+    assert text.startswith(report.SYNTHETIC_BANNER)
+    for part in (
+        "| profile | smoke |",
+        "NVIDIA H100 80GB HBM3 (device cuda, CUDA 12.4) (recorded when it trained)",
+        "Python 3.11.9, torch 2.4.1, torchvision 0.19.1",
+        "git `0123456789`",
+        "uncommitted changes (dirty tree)",
+        "| resolution | 32 px |",
+        "efficientnet_b0 (torchvision), weights none, scratch",
+        "`s0` (complete)",
+    ):
+        assert part in text, part
+    broken = report.header_for_run(report.load_run(runs_root, "broken"), "smoke").data
+    assert "git `fedcba9876`" in broken and "dirty" not in broken
+    missing = report.header_for_run(report.load_run(runs_root, "gone"), "smoke").data
+    assert "no results.json" in missing
+
+
+def test_runs_header_lists_distinct_recorded_settings(runs_root):
+    runs = report.load_runs(runs_root, "s0,s1,broken,gone")
+    text = report.header_for_runs(runs, "smoke", {"ablation": "seeds"}).data
+    assert text.count("NVIDIA H100 80GB HBM3 (device cuda, CUDA 12.4)") == 1
+    assert "git `0123456789` **with uncommitted" in text and "git `fedcba9876`" in text
+    assert "| ablation | seeds |" in text
+    assert "`s0` (complete), `s1` (complete), `broken` (failed), `gone` (missing)" in text
+    assert "SYNTHETIC" in text
+    none = report.header_for_runs([], "smoke").data
+    assert "none (no run found)" in none and "SYNTHETIC" not in none
+
+
+def test_data_header_says_no_model_was_trained():
+    text = report.header_for_data("synthetic", 64, "smoke").data
+    assert "no model was trained" in text and "| resolution | 64 px |" in text
+    assert text.startswith(report.SYNTHETIC_BANNER)
+    assert "SYNTHETIC" not in report.header_for_data("bccd", 64, "cpu").data
+
+
+# --- one experiment -------------------------------------------------------------------------------
+def test_run_status_reads_the_training_code_state(tmp_path):
+    write_run(tmp_path, "today")
+    write_run(tmp_path, "old", code_hash="0ld")
+    write_run(tmp_path, "unknown", code_hash=None)
+    text = report.run_status(report.load_run(tmp_path, "today")).data
+    assert "**complete** (3 epochs, 4.5 min of training; trained with today's training code" in text
+    assert "other training code (`0ld`" in report.run_status(report.load_run(tmp_path, "old")).data
+    unknown = report.run_status(report.load_run(tmp_path, "unknown")).data
+    assert "no training-code hash recorded" in unknown
+
+
+def test_experiment_tables(runs_root, glued):
+    rec = report.load_run(runs_root, "s0")
+    per_class = report.per_class_table(rec)
+    assert list(per_class.index) == list(PAPER_CLASSES)
+    assert per_class["support"].sum() == 40
+    metrics = report.metrics_table(rec)
+    assert list(metrics.index) == ["val", "test"] and list(metrics["images"]) == [20, 40]
+    assert metrics.loc["test", "accuracy [95% Wilson CI]"].startswith("75.00% [")
+    values = report.glue_run(rec)
+    assert values["test_n"] == 40 and values["test_accuracy"] == 0.75
+    assert values["paper_gap_points"] == pytest.approx(99.64 - 75)
+    assert glued == values and all(type(v) in (int, float) for v in glued.values())
+    side = report.paper_vs_ours(rec)
+    assert side.loc["test accuracy"].iloc[0] == "99.64% (no interval reported)"
+    assert side.loc["data"].iloc[1] == "SYNTHETIC: synthetic, 6 classes"
+    assert side.loc["hardware"].iloc[1].startswith("NVIDIA H100")
+    assert "train/val/test 60/0/0 images" in side.loc["split"].iloc[1]
+
+
+def _data_lines(ax) -> list[Line2D]:
+    return [line for line in ax.get_lines() if len(line.get_xdata()) > 2]
+
+
+def test_plot_curves_draws_train_and_validation_with_the_lr_switch(runs_root):
+    fig = report.plot_curves(report.load_run(runs_root, "s0"))
+    loss, acc = fig.axes[:2]
+    assert (loss.get_title(), acc.get_title()) == ("loss", "accuracy")
+    assert (loss.get_xlabel(), loss.get_ylabel(), acc.get_ylabel()) == ("epoch", "loss", "accuracy")
+    lines = _data_lines(loss)
+    assert len(lines) == 2  # train and validation of one run
+    drawn = sorted(np.round(line.get_ydata(), 3).tolist() for line in lines)
+    assert drawn == [[2.0, 1.0, 0.667], [2.5, 1.25, 0.833]]  # train 2/epoch, validation 2.5/epoch
+    assert all(line.get_xdata().tolist() == [1, 2, 3] for line in lines)
+    drawn = sorted(np.round(line.get_ydata(), 3).tolist() for line in _data_lines(acc))
+    assert drawn == [[0.15, 0.3, 0.45], [0.2, 0.4, 0.6]]
+    switch = [line for line in loss.get_lines() if list(line.get_xdata()) == [1.5, 1.5]]
+    assert len(switch) == 1  # lr_switch_epoch 2: drawn between epochs 1 and 2
+    legend = [t.get_text() for t in acc.get_legend().get_texts()]
+    assert {"s0", "train", "validation"} <= set(legend)
+    assert fig._suptitle.get_text() == "SYNTHETIC data"
+
+
+def test_plot_curves_overlay_draws_every_run(runs_root):
+    runs = report.load_runs(runs_root, "s0,s1,broken")
+    fig = report.plot_curves_overlay(runs, "seed")
+    assert len(_data_lines(fig.axes[0])) == 6  # three runs x (train, validation)
+    legend = {t.get_text() for t in fig.axes[1].get_legend().get_texts()}
+    assert {"s0 (seed=0)", "s1 (seed=1)", "broken (seed=0)"} <= legend
+    empty = report.plot_curves_overlay([report.load_run(runs_root, "gone")])
+    assert [t.get_text() for t in empty.axes[0].texts] == ["no finished epoch"]
+
+
+def test_plot_confusion_annotates_the_counts(runs_root):
+    rec = report.load_run(runs_root, "s0")
+    fig = report.plot_confusion(rec)
+    ax = fig.axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted", "true")
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(PAPER_CLASSES)
+    matrix = np.array(rec.report("test")["confusion_matrix"])
+    assert [int(t.get_text()) for t in ax.texts] == matrix.ravel().tolist()
+    assert ax.get_title() == "s0: test confusion matrix (SYNTHETIC)"
+
+
+# --- ablations ------------------------------------------------------------------------------------
+def test_ablation_table_and_seed_summary(runs_root):
+    runs = report.load_runs(runs_root, "s0,s1,broken")
+    table = report.ablation_table(runs, "seed")
+    assert list(table.index) == ["s0", "s1", "broken"]
+    assert list(table["seed"]) == [0, 1, 0] and list(table["status"][-1:]) == ["failed"]
+    assert table.loc["s1", "accuracy [95% CI]"].startswith("90.00% [")
+    assert table.loc["s0", "recall band_neutrophil"] != ""
+    seeds = report.seed_summary(runs, "seed")
+    assert seeds.loc["test accuracy", "seeds"] == 2
+    assert seeds.loc["test accuracy", "mean"] == pytest.approx(0.825)
+    assert seeds.loc["test accuracy", "min"] == 0.75 and seeds.loc["test accuracy", "max"] == 0.9
+    assert "Not a seed ablation" in report.seed_summary(runs, "transfer").data
+
+
+def test_plot_ablation_draws_one_bar_per_complete_run(runs_root):
+    runs = report.load_runs(runs_root, "s0,s1,broken")
+    fig = report.plot_ablation(runs, "seed")
+    acc, f1 = fig.axes
+    assert acc.get_title() == "test accuracy (95% Wilson CI)"
+    assert f1.get_title() == "test macro-F1 (95% bootstrap CI)"
+    assert [round(p.get_height(), 3) for p in acc.patches] == [0.75, 0.9]
+    labels = [t.get_text() for t in acc.get_xticklabels()]
+    assert labels == ["s0\nseed=0", "s1\nseed=1"]
+    assert len(f1.patches) == 2 and fig._suptitle.get_text() == "SYNTHETIC data"
+
+
+def test_glue_ablation(runs_root, glued):
+    runs = report.load_runs(runs_root, "s0,s1,broken")
+    verdict = report.glue_ablation(runs, "seed", "accuracy")["verdict"]
+    assert verdict.startswith("Over 2 seeds test accuracy is 82.50% on average")
+    assert "SYNTHETIC" in verdict and verdict.endswith("Not complete: broken.")
+    assert (glued["n_runs"], glued["n_complete"]) == (3, 2)
+
+
+# --- Table 1 and the claims ledger ----------------------------------------------------------------
+def test_table1(runs_root, glued):
+    table = report.table1("synthetic=s0,bccd=missing-run", runs_root)
+    assert len(table) == len(paper.TABLE1) + 1
+    ours = table[table["data"] == "synthetic"].iloc[0]
+    assert ours["our run"] == "[s0](s0.ipynb)" and ours["our data"].startswith("SYNTHETIC")
+    assert ours["hardware"].startswith("NVIDIA H100") and ours["size"] == "32 px"
+    bccd = table[table["data"].str.contains("BCCD")]["our run"]
+    assert all(v == "not run: run `missing-run` is missing" for v in bccd)
+    private = table[table["study"].str.contains("the paper")].iloc[0]
+    assert private["our run"] == "not run: private data (11,457 images, not published)"
+    assert "[s0](s0.ipynb)" in report.table1_markdown("synthetic=s0", runs_root).data
+    report.glue_table1("synthetic=s0", runs_root)
+    assert glued["n_compared"] == 1 and glued["n_paper_rows"] == len(paper.TABLE1)
+    with pytest.raises(ValueError, match="dataset=run_id"):
+        report.parse_pairs("bccd")
+    assert [r.run_id for r in report.records_of_pairs("a=s0,b=s1", runs_root)] == ["s0", "s1"]
+
+
+def test_claims_ledger(runs_root, glued):
+    ledger = report.claims_ledger("accuracy=s0|s1;band_vs_segmented=broken;bogus=s0", runs_root)
+    assert len(ledger) == len(paper.CLAIMS) + 1
+    status = dict(zip(ledger["claim"], ledger["status"], strict=True))
+    assert status["`accuracy`"] == "**tested on synthetic data only (not reproduced there)**"
+    assert status["`private_set`"] == "**not testable here**"
+    assert status["`transfer`"] == "**not run**"
+    assert status["`band_vs_segmented`"] == "**not run**"
+    assert status["`bogus`"] == "**unknown claim id**"
+    text = report.ledger_markdown(ledger).data
+    assert "[s0](s0.ipynb)" in text and "[s1]" not in text  # links only where a notebook is
+    report.glue_ledger(ledger)
+    assert glued["n_synthetic_only"] == 1 and glued["n_claims"] == len(ledger)
+    assert glued["n_untestable"] == 1
+    assert report.parse_evidence("a=x|y; b=z") == {"a": ["x", "y"], "b": ["z"]}
+    ids = [r.run_id for r in report.records_of_evidence("a=s0|s1;b=s1|broken", runs_root)]
+    assert ids == ["s0", "s1", "broken"]
+
+
+# --- the data page --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def overview():
+    return report.load_overview("synthetic", "", 32, synthetic_per_class=4, synthetic_size=40)
+
+
+def test_data_overview_tables(overview, glued):
+    balance = report.class_balance(overview)
+    assert list(balance.index) == list(overview.classes)
+    assert balance.iloc[:, 0].tolist() == [4] * 6 and balance["share"].tolist() == [0.167] * 6
+    sizes = report.image_sizes(overview)
+    assert sizes.to_dict("records") == [{"width": 40, "height": 40, "images": 24, "share": 1.0}]
+    assert report.exclusions(overview).to_dict("records") == [
+        {"reason": "(nothing excluded)", "items": 0}
+    ]
+    card = report.dataset_card(overview).data
+    assert card.startswith(report.SYNTHETIC_BANNER) and "`synthetic` (**SYNTHETIC**)" in card
+    report.glue_overview(overview)
+    assert (glued["n_images"], glued["n_classes"], glued["n_excluded"]) == (24, 6, 0)
+
+
+def test_plot_class_balance_draws_one_bar_per_class(overview):
+    ax = report.plot_class_balance(overview).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(overview.classes)
+    assert [p.get_width() for p in ax.patches] == [4] * 6
+    assert ax.get_xlabel() == "images"
+    assert ax.get_title() == "synthetic (SYNTHETIC): images per class"
+
+
+def test_sample_grid_shows_images_at_the_input_size(overview):
+    fig = report.sample_grid(overview, per_class=3)
+    assert len(fig.axes) == 6 * 3
+    assert all(ax.images[0].get_array().shape == (32, 32, 3) for ax in fig.axes)
+    first_column = [ax.get_ylabel() for ax in fig.axes[::3]]
+    assert first_column == [name.replace("_", "\n") for name in overview.classes]
+    assert "SYNTHETIC" in fig._suptitle.get_text()
+
+
+def test_eval_view_frames_like_the_evaluation_transform(tmp_path):
+    """Same region as torchvision's Resize(pre) -> CenterCrop(size) (up to resampling)."""
+    from PIL import Image
+    from torchvision.transforms import v2
+
+    yy, xx = np.mgrid[0:200, 0:300]
+    pixels = np.stack([xx * 255 // 299, yy * 255 // 199, (xx + yy) % 256], -1).astype(np.uint8)
+    path = tmp_path / "gradient.png"
+    Image.fromarray(pixels).save(path)
+    ours = np.asarray(report.data_page.eval_view(str(path), 64, 73), dtype=float)
+    reference = v2.Compose([v2.Resize(73, antialias=True), v2.CenterCrop(64)])
+    theirs = np.asarray(reference(Image.open(path).convert("RGB")), dtype=float)
+    assert ours.shape == theirs.shape == (64, 64, 3)
+    assert np.abs(ours[..., :2] - theirs[..., :2]).mean() < 2.0  # the smooth channels

@@ -1,0 +1,134 @@
+"""Everything the book's pages show: headers, tables, plots, verdict lines and glued numbers.
+
+The notebooks in ``notebooks/`` stay thin: each cell calls one function re-exported here
+(``from wbcrepro import report``; ``report.plot_curves(run)``), so the logic is tested once and
+every page shows the same thing in the same way. One module per page kind:
+
+=====================  =======================================================================
+``records``            run records (:func:`load_run`), formatting and glue helpers
+``headers``            the first table of every page, from the environment a run RECORDED
+``data_page``          one dataset as its loader reads it (no model is trained)
+``leakage_page``       the leakage audit, read from ``wbcrepro data leakage``'s JSON
+``experiment_page``    one run: curves, metrics, confusion matrix, the paper beside it
+``ablation_page``      runs that differ in one setting, side by side
+``table1_page``        the paper's Table 1 (quoted) beside our runs
+``claims_page``        the claims ledger
+=====================  =======================================================================
+
+Pages only READ run folders: this package imports no training code (``wbcrepro.runs``,
+``engine``, ``models``, ``data``) and not torch; the decisions live in the pure
+:mod:`wbcrepro.verdicts`, training in :mod:`wbcrepro.experiment`. Functions that return a
+:class:`~matplotlib.figure.Figure` close it first, so a notebook shows it once (as the cell's
+value), never twice.
+"""
+
+from __future__ import annotations
+
+import seaborn as sns
+
+from wbcrepro.report.ablation_page import (
+    ablation_table,
+    ablation_verdict,
+    glue_ablation,
+    plot_ablation,
+    seed_summary,
+)
+from wbcrepro.report.claims_page import (
+    claim_verdict,
+    claims_ledger,
+    glue_ledger,
+    ledger_markdown,
+    parse_evidence,
+    records_of_evidence,
+)
+from wbcrepro.report.data_page import (
+    Overview,
+    class_balance,
+    dataset_card,
+    exclusions,
+    glue_overview,
+    image_sizes,
+    load_overview,
+    plot_class_balance,
+    sample_grid,
+)
+from wbcrepro.report.experiment_page import (
+    describe_split,
+    glue_run,
+    metrics_table,
+    paper_vs_ours,
+    per_class_table,
+    plot_confusion,
+    plot_curves,
+    plot_curves_overlay,
+    run_status,
+)
+from wbcrepro.report.headers import header, header_for_data, header_for_run, header_for_runs
+from wbcrepro.report.leakage_page import leakage_summary
+from wbcrepro.report.records import (
+    SYNTHETIC_BANNER,
+    RunRecord,
+    load_run,
+    load_runs,
+    markdown_table,
+    run_folder,
+    split_ids,
+)
+from wbcrepro.report.table1_page import (
+    glue_table1,
+    parse_pairs,
+    records_of_pairs,
+    table1,
+    table1_markdown,
+)
+
+sns.set_theme(context="notebook", style="whitegrid")
+
+__all__ = [
+    "SYNTHETIC_BANNER",
+    "Overview",
+    "RunRecord",
+    "ablation_table",
+    "ablation_verdict",
+    "claim_verdict",
+    "claims_ledger",
+    "class_balance",
+    "dataset_card",
+    "describe_split",
+    "exclusions",
+    "glue_ablation",
+    "glue_ledger",
+    "glue_overview",
+    "glue_run",
+    "glue_table1",
+    "header",
+    "header_for_data",
+    "header_for_run",
+    "header_for_runs",
+    "image_sizes",
+    "leakage_summary",
+    "ledger_markdown",
+    "load_overview",
+    "load_run",
+    "load_runs",
+    "markdown_table",
+    "metrics_table",
+    "paper_vs_ours",
+    "parse_evidence",
+    "parse_pairs",
+    "per_class_table",
+    "plot_ablation",
+    "plot_class_balance",
+    "plot_confusion",
+    "plot_curves",
+    "plot_curves_overlay",
+    "records_of_evidence",
+    "records_of_pairs",
+    "run_folder",
+    "run_status",
+    "sample_grid",
+    "seed_summary",
+    "split_ids",
+    "table1",
+    "table1_markdown",
+]

@@ -1,0 +1,116 @@
+"""The ablation page: several runs that differ in one setting, side by side, and what they show.
+
+The decision (which setting beats which) is :mod:`wbcrepro.verdicts`'; this module only turns run
+records into its plain values and draws the tables and figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from IPython.display import Markdown
+
+from wbcrepro import verdicts
+from wbcrepro.report.records import RunRecord, data_text, f1_with_ci, glue_values
+from wbcrepro.verdicts import pct, with_ci
+
+
+def _value(rec: RunRecord, vary: str) -> Any:
+    return rec.as_result().setting(vary)
+
+
+def ablation_table(records: Sequence[RunRecord], vary: str) -> pd.DataFrame:
+    """One row per run: the varied value, test accuracy and macro-F1 with CIs, per-class recall."""
+    rows = []
+    for rec in records:
+        row: dict[str, Any] = {
+            "run": rec.run_id,
+            vary or "run": _value(rec, vary),
+            "status": rec.status,
+        }
+        if rec.complete:
+            test = rec.report("test") or {}
+            row.update(
+                {
+                    "data": data_text(rec),
+                    "test images": int(test.get("n", 0)),
+                    "accuracy [95% CI]": with_ci(rec.metric("accuracy"), rec.interval("accuracy")),
+                    "macro-F1 [95% CI]": f1_with_ci(rec),
+                    "balanced accuracy": pct(rec.metric("balanced_accuracy")),
+                }
+            )
+            for name, values in test.get("per_class", {}).items():
+                recall = values.get("recall")
+                row[f"recall {name}"] = "n/a" if recall is None else f"{recall:.2f}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def plot_ablation(records: Sequence[RunRecord], vary: str):
+    """Test accuracy and macro-F1 per complete run with their 95% intervals as error bars."""
+    done = [r for r in records if r.complete]
+    labels = [f"{r.run_id}\n{vary}={_value(r, vary)}" for r in done]
+    fig, axes = plt.subplots(1, 2, figsize=(max(6, 2.2 * len(done) + 2), 3.6), sharey=True)
+    palette = sns.color_palette(n_colors=max(1, len(done)))
+    for ax, key, title in (
+        (axes[0], "accuracy", "test accuracy (95% Wilson CI)"),
+        (axes[1], "macro_f1", "test macro-F1 (95% bootstrap CI)"),
+    ):
+        values = np.array([r.metric(key) for r in done])
+        ci = np.array([r.interval(key) for r in done]).reshape(-1, 2)
+        low = np.nan_to_num(values - ci[:, 0], nan=0.0)
+        high = np.nan_to_num(ci[:, 1] - values, nan=0.0)
+        x = np.arange(len(done))
+        ax.bar(x, values, color=palette[: len(done)])
+        ax.errorbar(x, values, yerr=[low, high], fmt="none", ecolor="black", capsize=4)
+        ax.set_xticks(x, labels, fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_title(title, fontsize=10)
+    if any(r.synthetic for r in done):
+        fig.suptitle("SYNTHETIC data", fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def seed_summary(records: Sequence[RunRecord], vary: str = "seed") -> pd.DataFrame | Markdown:
+    """Mean, std, min and max over seeds of test accuracy, balanced accuracy and macro-F1."""
+    if vary != "seed":
+        return Markdown(f"(Not a seed ablation: `{vary}` varies; no mean over seeds.)")
+    done = [r for r in records if r.complete]
+    rows = {}
+    for key, title in (
+        ("accuracy", "test accuracy"),
+        ("balanced_accuracy", "balanced accuracy"),
+        ("macro_f1", "macro-F1"),
+    ):
+        values = pd.Series([r.metric(key) for r in done], dtype=float)
+        rows[title] = {
+            "seeds": len(values),
+            "mean": values.mean(),
+            "std": values.std(ddof=1),
+            "min": values.min(),
+            "max": values.max(),
+        }
+    return pd.DataFrame(rows).T.round(4)
+
+
+def ablation_verdict(records: Sequence[RunRecord], vary: str, claim: str = "") -> str:
+    """One line: what the ablation shows (see :func:`wbcrepro.verdicts.ablation_verdict`)."""
+    return verdicts.ablation_verdict([r.as_result() for r in records], vary, claim)
+
+
+def glue_ablation(records: Sequence[RunRecord], vary: str, claim: str = "") -> dict[str, Any]:
+    """Glue ``verdict``, ``n_runs`` and ``n_complete`` of an ablation."""
+    return glue_values(
+        {
+            "verdict": ablation_verdict(records, vary, claim),
+            "n_runs": len(records),
+            "n_complete": sum(r.complete for r in records),
+        }
+    )

@@ -1,0 +1,111 @@
+"""The claims page: every claim of the paper, how we test it, and its status from our runs.
+
+Statuses are decided by :func:`wbcrepro.verdicts.claim_verdict` on plain values; this module reads
+the evidence runs and lays the ledger out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from IPython.display import Markdown
+
+from wbcrepro import paper, verdicts
+from wbcrepro.report.records import RunRecord, glue_values, link, load_run, markdown_table
+from wbcrepro.verdicts import (
+    STATUS_INCONCLUSIVE,
+    STATUS_NOT,
+    STATUS_NOT_RUN,
+    STATUS_PARTLY,
+    STATUS_REPRODUCED,
+    STATUS_SYNTHETIC,
+    STATUS_UNTESTABLE,
+)
+
+
+def parse_evidence(text: str) -> dict[str, list[str]]:
+    """``"transfer=a|b;accuracy=c"`` -> {claim id: [run ids]}."""
+    out: dict[str, list[str]] = {}
+    for item in (part.strip() for part in text.split(";")):
+        if not item:
+            continue
+        if "=" not in item:
+            raise ValueError(f"evidence {item!r} is not claim_id=run_id|run_id")
+        claim, runs = (part.strip() for part in item.split("=", 1))
+        out[claim] = [r.strip() for r in runs.split("|") if r.strip()]
+    return out
+
+
+def claim_verdict(claim: paper.Claim, records: Sequence[RunRecord]) -> tuple[str, str]:
+    """(status, evidence as markdown) of one claim (see :func:`wbcrepro.verdicts.claim_verdict`)."""
+    return verdicts.claim_verdict(claim, [r.as_result() for r in records])
+
+
+def claims_ledger(
+    evidence: str | Mapping[str, Sequence[str]], runs_root: str | Path
+) -> pd.DataFrame:
+    """Every claim of :data:`wbcrepro.paper.CLAIMS` with its status and evidence; evidence named
+    for an unknown claim id gets a row of its own saying so."""
+    mapping = parse_evidence(evidence) if isinstance(evidence, str) else dict(evidence)
+    rows = []
+    for claim in paper.CLAIMS:
+        records = [load_run(runs_root, r) for r in mapping.get(claim.id, [])]
+        if claim.test != "untestable" and not records:
+            status, detail = STATUS_NOT_RUN, "no evidence run named for it in this profile"
+        else:
+            status, detail = claim_verdict(claim, records)
+        rows.append(
+            {
+                "claim": f"`{claim.id}`",
+                "the paper says": claim.text,
+                "how we test it": claim.how,
+                "status": f"**{status}**",
+                "evidence": detail,
+            }
+        )
+    known = {c.id for c in paper.CLAIMS}
+    for claim_id in mapping:
+        if claim_id not in known:
+            rows.append(
+                {
+                    "claim": f"`{claim_id}`",
+                    "the paper says": "(not a claim in wbcrepro.paper)",
+                    "how we test it": "",
+                    "status": "**unknown claim id**",
+                    "evidence": ", ".join(link(r) for r in mapping[claim_id]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def ledger_markdown(ledger: pd.DataFrame) -> Markdown:
+    """The ledger as a markdown table (run links are clickable)."""
+    return Markdown(markdown_table(ledger))
+
+
+def glue_ledger(ledger: pd.DataFrame) -> dict[str, Any]:
+    """Glue the number of claims per status (``n_claims``, ``n_reproduced``, ...)."""
+    statuses = ledger["status"].str.strip("*")
+    return glue_values(
+        {
+            "n_claims": len(ledger),
+            "n_reproduced": int((statuses == STATUS_REPRODUCED).sum()),
+            "n_not_reproduced": int((statuses == STATUS_NOT).sum()),
+            "n_partly": int((statuses == STATUS_PARTLY).sum()),
+            "n_inconclusive": int((statuses == STATUS_INCONCLUSIVE).sum()),
+            "n_untestable": int((statuses == STATUS_UNTESTABLE).sum()),
+            "n_synthetic_only": int(statuses.str.startswith(STATUS_SYNTHETIC).sum()),
+            "n_not_run": int((statuses == STATUS_NOT_RUN).sum()),
+        }
+    )
+
+
+def records_of_evidence(evidence: str, runs_root: str | Path) -> list[RunRecord]:
+    """Every distinct run named in ``evidence`` (for the header)."""
+    ids: list[str] = []
+    for runs in parse_evidence(evidence).values():
+        ids += [r for r in runs if r not in ids]
+    return [load_run(runs_root, r) for r in ids]
