@@ -21,12 +21,15 @@ RESULTS_KEY = "training_code_hash"
 # relative to the package folder; a folder stands for all it holds.
 PRESENTATION_PARTS = (
     "report",
-    "report.py",
     "verdicts.py",
+    "seedstats.py",
+    "leakage",
     "experiment.py",
     "book.py",
     "reproduce.py",
     "profiles.py",
+    "notebook_params.py",
+    "executed.py",
     "cli.py",
     "paper.py",
 )
