@@ -94,7 +94,12 @@ def write_run(
     if code_hash is not None:
         results[RESULTS_KEY] = training_code_hash() if code_hash == "today" else code_hash
     if status == "complete":
-        results.update(epochs_completed=epochs, train_seconds=90.0 * epochs, final=final)
+        results.update(
+            epochs_completed=epochs,
+            train_seconds=90.0 * epochs,
+            final=final,
+            gate={"learned": True, "reasons": []},
+        )
     write_json(folder / RESULTS, results)
     history = pd.DataFrame(
         {

@@ -22,6 +22,7 @@ RESULTS_KEY = "training_code_hash"
 PRESENTATION_PARTS = (
     "report",
     "verdicts.py",
+    "arms.py",
     "seedstats.py",
     "leakage",
     "experiment.py",

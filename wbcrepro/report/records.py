@@ -92,6 +92,8 @@ class RunRecord:
             synthetic=self.synthetic,
             dataset=self.dataset,
             name=link(self),
+            learned=(self.results.get("gate") or {}).get("learned"),
+            gate_reasons=tuple((self.results.get("gate") or {}).get("reasons") or ()),
         )
 
     def report(self, split: str = "test") -> dict[str, Any] | None:
