@@ -57,6 +57,18 @@ def glued(monkeypatch) -> dict:
 
 
 # --- records --------------------------------------------------------------------------------------
+def test_an_arm_id_stands_for_its_seed_runs(tmp_path):
+    for seed in (10, 2, 0):
+        write_run(tmp_path, f"main-s{seed}", params={"seed": seed})
+    write_run(tmp_path, "main-sx")  # not a seed suffix
+    write_run(tmp_path, "main-small-s0")  # another arm whose id starts alike
+    assert report.arm_run_ids(tmp_path, "main") == ["main-s0", "main-s2", "main-s10"]
+    assert report.arm_run_ids(tmp_path, "main-s2") == ["main-s2"]  # a run id is itself
+    ids = [r.run_id for r in report.load_runs(tmp_path, "main,main-small,nothing")]
+    assert ids == ["main-s0", "main-s2", "main-s10", "main-small-s0", "nothing"]
+    assert report.load_runs(tmp_path, "nothing")[0].status == "missing"
+
+
 def test_load_run(runs_root):
     rec = report.load_run(runs_root, "s0")
     assert rec.complete and rec.synthetic and rec.dataset == "synthetic"

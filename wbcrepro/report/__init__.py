@@ -68,6 +68,7 @@ from wbcrepro.report.leakage_page import leakage_summary
 from wbcrepro.report.records import (
     SYNTHETIC_BANNER,
     RunRecord,
+    arm_run_ids,
     load_run,
     load_runs,
     markdown_table,
@@ -90,6 +91,7 @@ __all__ = [
     "RunRecord",
     "ablation_table",
     "ablation_verdict",
+    "arm_run_ids",
     "claim_verdict",
     "claims_ledger",
     "class_balance",

@@ -8,6 +8,8 @@ can say so instead of failing.
 
 from __future__ import annotations
 
+import glob
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,9 +130,32 @@ def load_run(runs_root: str | Path, run_id: str) -> RunRecord:
     return RunRecord(run_id, folder, results.get("status", "unknown"), results, history)
 
 
+_SEED_SUFFIX = re.compile(r"-s(\d+)$")
+
+
+def arm_run_ids(runs_root: str | Path, arm_id: str) -> list[str]:
+    """The run ids an id stands for: itself when its folder exists, else the seed runs that a
+    profile entry with ``seeds`` made of it (``<arm_id>-s<seed>``, by seed), else itself (then
+    reported missing)."""
+    root = Path(runs_root)
+    if (root / arm_id).is_dir() or not root.is_dir():
+        return [arm_id]
+    seeded = []
+    for folder in root.glob(f"{glob.escape(arm_id)}-s*"):
+        match = _SEED_SUFFIX.search(folder.name)
+        if folder.is_dir() and match and folder.name[: match.start()] == arm_id:
+            seeded.append((int(match.group(1)), folder.name))
+    return [name for _, name in sorted(seeded)] or [arm_id]
+
+
 def load_runs(runs_root: str | Path, run_ids: str | Sequence[str]) -> list[RunRecord]:
-    """Records of the comma-separated ``run_ids`` in ``runs_root`` (missing ones included)."""
-    return [load_run(runs_root, run_id) for run_id in split_ids(run_ids)]
+    """Records of the comma-separated ``run_ids`` in ``runs_root`` (missing ones included); an id
+    of a profile entry with ``seeds`` stands for all its seed runs (:func:`arm_run_ids`)."""
+    return [
+        load_run(runs_root, run_id)
+        for arm_id in split_ids(run_ids)
+        for run_id in arm_run_ids(runs_root, arm_id)
+    ]
 
 
 # --- text ---------------------------------------------------------------------------------------
