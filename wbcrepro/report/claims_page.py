@@ -14,7 +14,7 @@ import pandas as pd
 from IPython.display import Markdown
 
 from wbcrepro import paper, verdicts
-from wbcrepro.report.records import RunRecord, glue_values, link, load_run, markdown_table
+from wbcrepro.report.records import RunRecord, glue_values, link, load_runs, markdown_table
 from wbcrepro.verdicts import (
     STATUS_INCONCLUSIVE,
     STATUS_NOT,
@@ -52,7 +52,7 @@ def claims_ledger(
     mapping = parse_evidence(evidence) if isinstance(evidence, str) else dict(evidence)
     rows = []
     for claim in paper.CLAIMS:
-        records = [load_run(runs_root, r) for r in mapping.get(claim.id, [])]
+        records = load_runs(runs_root, list(mapping.get(claim.id, [])))
         if claim.test != "untestable" and not records:
             status, detail = STATUS_NOT_RUN, "no evidence run named for it in this profile"
         else:
@@ -108,4 +108,4 @@ def records_of_evidence(evidence: str, runs_root: str | Path) -> list[RunRecord]
     ids: list[str] = []
     for runs in parse_evidence(evidence).values():
         ids += [r for r in runs if r not in ids]
-    return [load_run(runs_root, r) for r in ids]
+    return load_runs(runs_root, ids)
