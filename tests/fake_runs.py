@@ -59,6 +59,7 @@ def write_run(
     environment: dict[str, Any] | None = None,
     code_hash: str | None = "today",
     notebook: bool = False,
+    learned: bool = True,
 ) -> Path:
     """A run folder ``root/run_id``; ``code_hash="today"`` records today's training-code hash,
     ``None`` records none. ``notebook`` places its executed notebook beside it (for links)."""
@@ -98,7 +99,7 @@ def write_run(
             epochs_completed=epochs,
             train_seconds=90.0 * epochs,
             final=final,
-            gate={"learned": True, "reasons": []},
+            gate={"learned": learned, "reasons": [] if learned else ["not above chance"]},
         )
     write_json(folder / RESULTS, results)
     history = pd.DataFrame(

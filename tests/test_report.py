@@ -232,22 +232,44 @@ def test_glue_ablation(runs_root, glued):
 
 
 # --- Table 1 and the claims ledger ----------------------------------------------------------------
-def test_table1(runs_root, glued):
-    table = report.table1("synthetic=s0,bccd=missing-run", runs_root)
-    assert len(table) == len(paper.TABLE1) + 1
-    ours = table[table["data"] == "synthetic"].iloc[0]
-    assert ours["our run"] == "[s0](s0.ipynb)" and ours["our data"].startswith("SYNTHETIC")
-    assert ours["hardware"].startswith("NVIDIA H100") and ours["size"] == "32 px"
-    bccd = table[table["data"].str.contains("BCCD")]["our run"]
-    assert all(v == "not run: run `missing-run` is missing" for v in bccd)
-    private = table[table["study"].str.contains("the paper")].iloc[0]
-    assert private["our run"] == "not run: private data (11,457 images, not published)"
-    assert "[s0](s0.ipynb)" in report.table1_markdown("synthetic=s0", runs_root).data
-    report.glue_table1("synthetic=s0", runs_root)
-    assert glued["n_compared"] == 1 and glued["n_paper_rows"] == len(paper.TABLE1)
-    with pytest.raises(ValueError, match="dataset=run_id"):
+def test_table1(tmp_path, glued):
+    # Three seeds of a recipe on BCCD (one did not learn), and a PBC arm beside the paper's row.
+    for seed, correct in enumerate((36, 38, 10)):
+        write_run(
+            tmp_path,
+            f"main-bccd-s{seed}",
+            params={"seed": seed},
+            correct=correct,
+            synthetic=False,
+            learned=seed < 2,
+        )
+    for seed in range(3):
+        write_run(tmp_path, f"main-pbc-s{seed}", params={"seed": seed}, correct=39, synthetic=False)
+    table = report.table1("bccd=main-bccd|paper-bccd,pbc=main-pbc,zheng2018=main-zheng", tmp_path)
+    liang = table[table["study"].str.startswith("Liang")]
+    assert len(liang) == 2  # one line per arm
+    ours = liang.iloc[0]
+    assert ours["paper"] == "90.79%" and ours["ours"].startswith("`main-bccd-s0` (main-bccd)")
+    # The mean over the seeds that learned, their range, and how many learned.
+    assert ours["our accuracy"] == "92.50% (90.00%-95.00%); 2 of 3 seed(s) learned"
+    assert ours["vs paper"] == "inconclusive (2 seed(s) learned, 3 needed)"
+    assert liang.iloc[1]["ours"] == "arm `paper-bccd`: no complete run"
+    own = table[table["study"].str.startswith("Chegodaev")].iloc[0]
+    assert "closest public equivalent" in own["ours"]
+    assert own["vs paper"] == "below (-2.1 points) (other data: not the same test)"
+    assert table[table["study"].str.startswith("Su")].iloc[0]["ours"].startswith("not run: ")
+    assert table.iloc[-1]["study"] == "(not in Table 1) zheng2018"
+    assert list(table.columns) == list(report.table1_page.MAIN_COLUMNS)
+    details = report.table1_details("bccd=main-bccd,pbc=main-pbc", tmp_path)
+    assert list(details["ours"]) == ["main-bccd", "main-pbc"]
+    assert details.iloc[0]["size"] == "32 px" and details.iloc[0]["hardware"].startswith("NVIDIA")
+    report.glue_table1("bccd=main-bccd|paper-bccd,pbc=main-pbc", tmp_path)
+    assert glued["n_compared"] == 2 and glued["n_paper_rows"] == len(paper.TABLE1)
+    with pytest.raises(ValueError, match="dataset=arm_id"):
         report.parse_pairs("bccd")
-    assert [r.run_id for r in report.records_of_pairs("a=s0,b=s1", runs_root)] == ["s0", "s1"]
+    assert report.parse_pairs("a=x|y, b=z") == {"a": ["x", "y"], "b": ["z"]}
+    ids = [r.run_id for r in report.records_of_pairs("bccd=main-bccd,pbc=main-pbc", tmp_path)]
+    assert ids == [f"main-bccd-s{i}" for i in range(3)] + [f"main-pbc-s{i}" for i in range(3)]
 
 
 def test_claims_ledger(runs_root, glued):

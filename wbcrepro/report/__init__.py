@@ -80,6 +80,8 @@ from wbcrepro.report.table1_page import (
     parse_pairs,
     records_of_pairs,
     table1,
+    table1_details,
+    table1_details_markdown,
     table1_markdown,
 )
 
@@ -132,5 +134,7 @@ __all__ = [
     "seed_summary",
     "split_ids",
     "table1",
+    "table1_details",
+    "table1_details_markdown",
     "table1_markdown",
 ]
