@@ -158,7 +158,7 @@ def test_cli_evaluate_and_predict_a_checkpoint(three_epochs, tmp_path) -> None:
     split = pd.read_csv(folder / "split.csv")
     images = split[split["split"] == "test"]["path"].tolist()[:3]
     csv_path = tmp_path / "pred.csv"
-    cli("predict", str(folder / "checkpoint.pt"), *images, "--csv", str(csv_path))
+    cli("predict", *images, "--checkpoint", str(folder / "checkpoint.pt"), "--csv", str(csv_path))
     table = pd.read_csv(csv_path)
     assert table["path"].tolist() == images
     probs = table.filter(like="p_")
@@ -191,9 +191,11 @@ def test_cli_reports_bad_input_clearly(three_epochs, tmp_path, capsys) -> None:
     assert code == 2 and "checkpoint not found" in err
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
-    code, _, err = run_main(capsys, "predict", str(folder), str(broken))
-    assert code == 2 and f"cannot read image {broken}" in err
-    code, _, err = run_main(capsys, "predict", str(folder), str(tmp_path / "nowhere"))
+    code, _, err = run_main(capsys, "predict", str(broken), "--checkpoint", str(folder))
+    assert code == 1 and f"skipped {broken}: cannot read image {broken}" in err
+    code, _, err = run_main(
+        capsys, "predict", str(tmp_path / "nowhere"), "--checkpoint", str(folder)
+    )
     assert code == 2 and "no such image or folder" in err
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``wbcrepro train | evaluate | predict | data | reproduce | book``.
+"""Command line: ``wbcrepro train | evaluate | predict | export-model | data | reproduce | book``.
 
 Config overrides are flat ``key=value`` pairs, the same keys as a notebook's parameters cell.
 """
@@ -64,14 +64,48 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from wbcrepro.inference import predict_paths
+    from wbcrepro.predict import (
+        collect_images,
+        parse_extensions,
+        predict_images,
+        write_predictions,
+    )
+    from wbcrepro.shipped import load_predictor
 
-    table = predict_paths(args.checkpoint, args.images, batch_size=args.batch_size)
+    paths = collect_images(args.paths, parse_extensions(args.extensions))
+    predictor = load_predictor(args.checkpoint)
+    result = predict_images(
+        predictor, paths, batch_size=args.batch_size, progress=sys.stderr.isatty()
+    )
+    for path, error in result.skipped.itertuples(index=False):
+        print(f"skipped {path}: {error}", file=sys.stderr)
     if args.csv:
-        table.to_csv(args.csv, index=False)
-        print(f"wrote {len(table)} predictions to {args.csv}")
+        skipped_csv = write_predictions(result, args.csv)
+        print(f"wrote {len(result.table)} predictions to {args.csv}")
+        where = f" (listed in {skipped_csv})" if len(result.skipped) else ""
     else:
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(result.table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        where = ""
+    print(
+        f"read {len(result.table)} image(s), skipped {len(result.skipped)} unreadable{where}",
+        file=sys.stderr,
+    )
+    return 1 if len(result.skipped) else 0
+
+
+def _cmd_export_model(args: argparse.Namespace) -> int:
+    from wbcrepro.shipped import DEFAULT_MODEL, export_model
+
+    out = Path(args.out) if args.out else DEFAULT_MODEL
+    meta = export_model(args.run_folder, out)
+    source, test = meta["source"], meta["test_metrics"] or {}
+    accuracy = f", test accuracy {test['accuracy']:.4f}" if "accuracy" in test else ""
+    print(
+        f"wrote {out} ({meta['bytes'] / 1e6:.1f} MB): {meta['arch']} at {meta['img_size']} px, "
+        f"{meta['num_classes']} classes ({', '.join(meta['class_names'])}), from run "
+        f"{source['run_folder']} ({source['model_file']}, epoch {source['epoch']}, dataset "
+        f"{source['dataset']}{' SYNTHETIC' if source['synthetic'] else ''}){accuracy}"
+    )
     return 0
 
 
@@ -196,13 +230,42 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser(
         "predict",
         help="class and probabilities for images or folders",
-        description="Predict the class of each image (folders are searched recursively).",
+        description="Predict the class of each image with the model shipped in the package, or "
+        "with --checkpoint. Folders are searched recursively for --extensions. Unreadable files "
+        "(not an image, truncated) are skipped and listed on stderr (and, with --csv, in "
+        "<csv stem>.skipped.csv beside it). Exit status: 0 all read, 1 some skipped, 2 usage "
+        "errors (no images found, a named file missing).",
+        epilog="examples: wbcrepro predict cells/ --csv predictions.csv;  "
+        "wbcrepro predict 'segmentation_WBC/Dataset 1' --extensions .bmp --checkpoint runs/demo",
     )
-    pr.add_argument("checkpoint", help="checkpoint.pt or the run folder holding it")
-    pr.add_argument("images", nargs="+", help="image files or folders")
-    pr.add_argument("--csv", help="write a CSV instead of printing a table")
+    pr.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    pr.add_argument("--csv", help="write a CSV (path, predicted, confidence, p_<class>...)")
+    pr.add_argument(
+        "--checkpoint",
+        metavar="CKPT_OR_RUN_FOLDER",
+        help="a run folder (its best.pt, else checkpoint.pt), a checkpoint file or a shipped "
+        "model file (default: the model shipped in the package)",
+    )
+    pr.add_argument(
+        "--extensions",
+        metavar=".jpg,.png,...",
+        help="file suffixes searched in folders (default: every image type; pass .bmp for "
+        "Zheng 2018, whose .png files are masks)",
+    )
     pr.add_argument("--batch-size", type=int, default=32)
     pr.set_defaults(func=_cmd_predict)
+
+    ex = sub.add_parser(
+        "export-model",
+        help="write a run's selected model as one small shipped file",
+        description="Export a run folder's selected model (best.pt, else checkpoint.pt) with "
+        "fp16 weights, class names, evaluation transform, source run and test metrics into one "
+        "file of at most 10 MB (the default is the package's shipped model, used by "
+        "'wbcrepro predict' without --checkpoint).",
+    )
+    ex.add_argument("run_folder", metavar="RUN_FOLDER")
+    ex.add_argument("--out", help="the file to write (default: wbcrepro/assets/pbc6.pt)")
+    ex.set_defaults(func=_cmd_export_model)
 
     data = sub.add_parser(
         "data",

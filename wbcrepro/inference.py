@@ -1,8 +1,7 @@
-"""Using a trained checkpoint: evaluate it on a split, or predict new images."""
+"""Using a trained checkpoint: evaluate it on a split (predicting new images: wbcrepro.predict)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +9,8 @@ import pandas as pd
 import torch
 
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import ImageTable, load_split_data, make_loader, make_table
+from wbcrepro.data import load_split_data, make_loader, make_table
 from wbcrepro.engine import autocast_dtype, evaluate, pick_device
-from wbcrepro.images import list_images
 from wbcrepro.metrics import classification_report
 from wbcrepro.models import build_network, to_device
 from wbcrepro.runs import SPLIT, load_checkpoint
@@ -58,37 +56,3 @@ def evaluate_checkpoint(
     )
     report.update(loss=result["loss"], split=split, dataset=cfg.dataset, checkpoint=str(checkpoint))
     return report
-
-
-def predict_paths(
-    checkpoint: str | Path, inputs: Sequence[str | Path], batch_size: int = 32
-) -> pd.DataFrame:
-    """One row per image: path, predicted class and the probability of every class.
-
-    Folders are searched recursively; an unreadable image raises an error naming it (nothing is
-    skipped silently).
-    """
-    cfg, class_names, model, device = load_trained(checkpoint)
-    paths: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            paths.extend(list_images(item))
-        elif item.is_file():
-            paths.append(item)
-        else:
-            raise FileNotFoundError(f"no such image or folder: {item}")
-    table = ImageTable([str(p) for p in paths], [0] * len(paths), build_eval_transform(cfg))
-    loader = make_loader(table, cfg.replace(batch_size=batch_size, num_workers=0), train=False)
-    result = evaluate(
-        model, loader, None, device, cfg.channels_last, autocast_dtype(device, cfg.precision)
-    )
-    out = pd.DataFrame(
-        {
-            "path": [str(p) for p in paths],
-            "predicted": [class_names[i] for i in result["predictions"]],
-            "confidence": result["probabilities"].max(1),
-        }
-    )
-    for i, name in enumerate(class_names):
-        out[f"p_{name}"] = result["probabilities"][:, i]
-    return out

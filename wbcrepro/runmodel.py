@@ -1,0 +1,146 @@
+"""The model a run folder stands for: its selected weights, config and class names, rebuilt.
+
+A run folder may hold two models: ``checkpoint.pt`` (the last epoch, with the optimizer, for
+resuming) and ``best.pt`` (the epoch selected on validation). Whatever uses a trained run from the
+outside (export, prediction, cross-domain evaluation) must take the one the run reports, so the
+choice is made here once: ``best.pt`` when present, else ``checkpoint.pt``. ``best.pt`` need only
+hold the weights and the epoch; the config then comes from ``params.json`` and the class names
+from ``results.json`` (or a checkpoint), which are the run's own records of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from wbcrepro.config import TrainConfig
+from wbcrepro.fileio import read_json, read_json_or_none
+from wbcrepro.models import build_network, head_prefix
+from wbcrepro.runfolder import BEST, CHECKPOINT, PARAMS, RESULTS, RunFolderError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def selected_model_file(path: str | Path) -> Path:
+    """A file as given; for a run folder its ``best.pt`` when present, else ``checkpoint.pt``."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    return path / BEST if (path / BEST).is_file() else path / CHECKPOINT
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (identifies the exact weights a result came from)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def repo_relative(path: str | Path) -> str:
+    """``path`` relative to the repository when inside it (records stay portable), else its
+    folder name only (a shipped file must not carry a user's absolute paths)."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise RunFolderError(f"cannot read checkpoint {path}: {err}") from err
+
+
+@dataclass(frozen=True)
+class RunModel:
+    """A run's selected model as stored: weights (CPU), config, class names and provenance."""
+
+    model_file: Path
+    folder: Path | None
+    cfg: TrainConfig
+    class_names: tuple[str, ...]
+    state_dict: dict[str, torch.Tensor]
+    epoch: int | None
+    results: dict[str, Any] | None
+
+    @property
+    def run_id(self) -> str:
+        return (self.folder or self.model_file.parent).name
+
+    def build(self, device: torch.device | str = "cpu") -> nn.Module:
+        """The network with these weights, float32, in eval mode, on ``device``."""
+        cfg = self.cfg
+        model = build_network(cfg.arch, cfg.impl, len(self.class_names), cfg.dropout)
+        model.load_state_dict({k: _float(v) for k, v in self.state_dict.items()})
+        return model.to(device).eval()
+
+
+def _float(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.float() if tensor.is_floating_point() else tensor
+
+
+def _class_names(folder: Path | None, state: dict, results: dict | None) -> tuple[str, ...]:
+    names = ((results or {}).get("dataset") or {}).get("class_names") or state.get("class_names")
+    if not names and folder is not None and (folder / CHECKPOINT).is_file():
+        names = _torch_load(folder / CHECKPOINT).get("class_names")
+    if not names:
+        where = folder or "the checkpoint"
+        raise RunFolderError(
+            f"no class names for {where}: neither results.json['dataset']['class_names'] nor "
+            "'class_names' in a checkpoint"
+        )
+    return tuple(names)
+
+
+def read_run_model(path: str | Path) -> RunModel:
+    """The selected model of a run folder (or the given checkpoint file), ready to build.
+
+    Every missing piece raises :class:`RunFolderError` naming the file it looked for.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RunFolderError(f"no run folder or checkpoint at {path}")
+    model_file = selected_model_file(path)
+    # A checkpoint file belongs to a run folder when the run's records sit beside it.
+    folder: Path | None = path if path.is_dir() else path.parent
+    if not path.is_dir() and not any((folder / f).is_file() for f in (PARAMS, RESULTS)):
+        folder = None
+    if not model_file.is_file():
+        raise RunFolderError(f"{path} holds no model: neither {BEST} nor {CHECKPOINT}")
+    state = _torch_load(model_file)
+    if not isinstance(state, dict) or "model" not in state:
+        raise RunFolderError(f"{model_file} is not a wbcrepro checkpoint (no 'model' entry)")
+    params_file = folder / PARAMS if folder is not None else None
+    if params_file is not None and params_file.is_file():
+        params = read_json(params_file)
+    elif "config" in state:
+        params = state["config"]
+    else:
+        raise RunFolderError(f"no config for {model_file}: no {PARAMS} beside it, none inside")
+    cfg = TrainConfig.from_flat(params)
+    results = read_json_or_none(folder / RESULTS) if folder is not None else None
+    class_names = _class_names(folder, state, results)
+    head = head_prefix(cfg.arch, cfg.impl) + "weight"
+    if head in state["model"] and state["model"][head].shape[0] != len(class_names):
+        raise RunFolderError(
+            f"{model_file}: the head has {state['model'][head].shape[0]} outputs but the run "
+            f"names {len(class_names)} classes ({', '.join(class_names)})"
+        )
+    return RunModel(
+        model_file=model_file,
+        folder=folder,
+        cfg=cfg,
+        class_names=class_names,
+        state_dict=state["model"],
+        epoch=state.get("epoch"),
+        results=results,
+    )
