@@ -171,7 +171,7 @@ def test_a_checkpoint_is_not_a_shipped_model(lite0_run) -> None:
 
 
 def test_default_model_is_package_data_of_the_wheel() -> None:
-    assert shipped.DEFAULT_MODEL == REPO / "wbcrepro" / "models" / "pbc6.pt"
+    assert shipped.DEFAULT_MODEL == REPO / "wbcrepro" / "assets" / "pbc6.pt"
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     patterns = project["tool"]["setuptools"]["package-data"]["wbcrepro"]
     assert any(shipped.DEFAULT_MODEL.relative_to(REPO / "wbcrepro").match(p) for p in patterns)
