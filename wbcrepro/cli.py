@@ -94,10 +94,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_model(args: argparse.Namespace) -> int:
+    from wbcrepro.runmodel import best_seed_folder
     from wbcrepro.shipped import DEFAULT_MODEL, export_model
 
     out = Path(args.out) if args.out else DEFAULT_MODEL
-    meta = export_model(args.run_folder, out)
+    meta = export_model(best_seed_folder(args.run_folder), out)
     source, test = meta["source"], meta["test_metrics"] or {}
     accuracy = f", test accuracy {test['accuracy']:.4f}" if "accuracy" in test else ""
     print(
@@ -263,7 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
         "file of at most 10 MB (the default is the package's shipped model, used by "
         "'wbcrepro predict' without --checkpoint).",
     )
-    ex.add_argument("run_folder", metavar="RUN_FOLDER")
+    ex.add_argument(
+        "run_folder",
+        metavar="RUN_FOLDER",
+        help="a run folder, or an arm (RUN_FOLDER-s<seed> folders): its best seed on validation",
+    )
     ex.add_argument("--out", help="the file to write (default: wbcrepro/assets/pbc6.pt)")
     ex.set_defaults(func=_cmd_export_model)
 

@@ -37,7 +37,13 @@ from wbcrepro.fileio import atomic_write, read_json_or_none, write_json
 from wbcrepro.metrics import bootstrap_macro_f1, classification_report, wilson_interval
 from wbcrepro.paths import cache_root
 from wbcrepro.paths import data_root as resolve_data_root
-from wbcrepro.runmodel import file_sha256, read_run_model, repo_relative, selected_model_file
+from wbcrepro.runmodel import (
+    best_seed_folder,
+    file_sha256,
+    read_run_model,
+    repo_relative,
+    selected_model_file,
+)
 from wbcrepro.shipped import describe_transform
 from wbcrepro.transforms import build_eval_transform
 
@@ -314,7 +320,9 @@ def evaluate_or_load(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """The record at ``out_json`` when it is current (same model file sha256, same code hash,
-    same target and class map, predictions CSV present); else evaluate and write it."""
+    same target and class map, predictions CSV present); else evaluate and write it.
+    ``run_folder`` may name an arm: its best seed on validation is used (never the test split)."""
+    run_folder = best_seed_folder(run_folder)
     record = read_json_or_none(out_json)
     sha = file_sha256(selected_model_file(run_folder)) if Path(run_folder).exists() else ""
     if (

@@ -34,6 +34,29 @@ def selected_model_file(path: str | Path) -> Path:
     return path / BEST if (path / BEST).is_file() else path / CHECKPOINT
 
 
+def best_seed_folder(path: str | Path, metric: str = "macro_f1") -> Path:
+    """A run folder as given; for an *arm* (``<path>-s<seed>`` folders beside a missing
+    ``path``, as a profile entry with ``seeds`` makes) the complete seed run with the best
+    *validation* ``metric`` (ties: the lower seed). The test split never picks a model, so a
+    shipped or cross-domain model is chosen exactly like a run's own epoch."""
+    path = Path(path)
+    if path.exists():
+        return path
+    candidates = []
+    for folder in path.parent.glob(f"{path.name}-s*"):
+        seed = folder.name[len(path.name) + 2 :]
+        results = read_json_or_none(folder / RESULTS) or {}
+        val = (results.get("final") or {}).get("val") or {}
+        if seed.isdigit() and results.get("status") == "complete" and metric in val:
+            candidates.append((-float(val[metric]), int(seed), folder))
+    if not candidates:
+        raise RunFolderError(
+            f"{path} is neither a run folder nor an arm with complete seed runs "
+            f"({path.name}-s<seed>) that report validation {metric}"
+        )
+    return min(candidates)[2]
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes (identifies the exact weights a result came from)."""
     sha = hashlib.sha256()
