@@ -273,3 +273,18 @@ def test_per_class_claim():
 def test_wilson_matches_the_metrics_module():
     assert verdicts.wilson(45, 50) == pytest.approx(wilson_interval(45, 50))
     assert all(math.isnan(v) for v in verdicts.wilson(0, 0))
+
+
+def test_comparison_claims_are_judged_per_dataset_never_pooled():
+    lr = paper.get_claim("learning_rate")
+    # BCCD: the paper's lr clearly worse; PBC: no difference. Seeds 0-2 on both sets: pooling
+    # them would pair BCCD seed 0 with PBC seed 0.
+    runs = seeds("tb", [0.86, 0.88, 0.87], lr=0.0003, dataset="bccd")
+    runs += seeds("pb", [0.55, 0.58, 0.60], lr=0.005, dataset="bccd")
+    runs += seeds("tp", [0.90, 0.91, 0.89], lr=0.0003, dataset="pbc")
+    runs += seeds("pp", [0.89, 0.92, 0.90], lr=0.005, dataset="pbc")
+    status, evidence = verdicts.claim_verdict(lr, runs)
+    assert status == "not reproduced"
+    assert "bccd: not reproduced" in evidence and "pbc: inconclusive" in evidence
+    assert verdicts.combine_datasets(["reproduced", "inconclusive"]) == "partly reproduced"
+    assert verdicts.combine_datasets(["inconclusive", "inconclusive"]) == "inconclusive"

@@ -177,7 +177,10 @@ def arms(results: Sequence[RunResult], vary: str, metric: str = "accuracy") -> l
 
 def difference(a: Arm, b: Arm) -> Difference:
     """Mean per-seed difference ``a - b``; paired when both arms learned on the same seeds."""
-    paired = len(a.seeds) > 1 and sorted(map(str, a.seeds)) == sorted(map(str, b.seeds))
+    unique = len(set(map(str, a.seeds))) == len(a.seeds) and len(set(map(str, b.seeds))) == len(
+        b.seeds
+    )
+    paired = unique and len(a.seeds) > 1 and sorted(map(str, a.seeds)) == sorted(map(str, b.seeds))
     if paired:
         by_seed_b = {str(r.seed): r.metric(b.metric_key, b.split) for r in b.learned}
         ordered_b = [by_seed_b[str(r.seed)] for r in a.learned]

@@ -257,6 +257,33 @@ def per_class_status(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[
     return combine(verdicts), lines
 
 
+def combine_datasets(statuses: Sequence[str]) -> str:
+    """One status from per-dataset comparison statuses: the same everywhere keeps it; support
+    somewhere makes it partly reproduced; evidence against with no support is not reproduced."""
+    found = set(statuses)
+    if len(found) == 1:
+        return statuses[0]
+    if STATUS_REPRODUCED in found or STATUS_PARTLY in found:
+        return STATUS_PARTLY
+    if STATUS_NOT in found:
+        return STATUS_NOT
+    return STATUS_INCONCLUSIVE
+
+
+def comparison_status(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[str, list[str]]:
+    """A comparison claim judged on each dataset apart (arms of different data are never pooled
+    or paired), then combined with :func:`combine_datasets`."""
+    by_dataset: dict[str, list[RunResult]] = {}
+    for res in results:
+        by_dataset.setdefault(res.dataset, []).append(res)
+    statuses, lines = [], []
+    for dataset, group in by_dataset.items():
+        status, sentence = compare(arms(group, claim.vary), claim.vary, claim.test, claim.expected)
+        statuses.append(status)
+        lines.append(f"{dataset}: {status}: {sentence}" if len(by_dataset) > 1 else sentence)
+    return combine_datasets(statuses), lines
+
+
 def claim_verdict(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[str, str]:
     """(status, evidence as markdown) of one claim from its evidence runs.
 
@@ -280,8 +307,7 @@ def claim_verdict(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[str
     elif claim.test == "per_class":
         status, lines = per_class_status(claim, used)
     else:
-        status, sentence = compare(arms(used, claim.vary), claim.vary, claim.test, claim.expected)
-        lines = [sentence]
+        status, lines = comparison_status(claim, used)
     if not real and status not in (STATUS_NOT_RUN, STATUS_UNTESTABLE):
         status = f"{STATUS_SYNTHETIC} ({status} there)"
     lines.append(f"conditions: {conditions(used)}")
