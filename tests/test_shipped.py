@@ -51,7 +51,9 @@ def _probabilities(model: torch.nn.Module, transform, images) -> np.ndarray:
 
 def test_export_writes_one_file_under_the_limit_with_its_metadata(lite0_run, exported) -> None:
     out, meta = exported
-    assert list(out.parent.iterdir()) == [out]  # one file, no temporary left behind
+    # the weights, and their metadata as JSON for pages that do not import torch; no temporary
+    assert sorted(out.parent.iterdir()) == [out.with_suffix(".json"), out]
+    assert json.loads(out.with_suffix(".json").read_text())["bytes"] == meta["bytes"]
     assert out.stat().st_size == meta["bytes"] <= MAX_BYTES
     content = torch.load(out, map_location="cpu", weights_only=True)  # plain data only
     assert content["metadata"] == {k: v for k, v in meta.items() if k != "bytes"}
@@ -106,6 +108,14 @@ def test_export_takes_best_pt_over_checkpoint_pt(lite0_run, exported) -> None:
     name = "_fc.weight"
     assert torch.allclose(content[name].float(), best[name], atol=1e-3)
     assert not torch.allclose(content[name].float(), last[name], atol=1e-3)
+
+
+def test_export_if_changed_skips_the_same_weights(lite0_run, tmp_path) -> None:
+    out = tmp_path / "ship.pt"
+    meta, now = shipped.export_if_changed(lite0_run, out)
+    assert now and out.is_file()
+    again, now = shipped.export_if_changed(lite0_run, out)
+    assert not now and again["source"]["model_sha256"] == meta["source"]["model_sha256"]
 
 
 def test_export_without_best_pt_takes_the_checkpoint(tmp_path) -> None:
@@ -202,7 +212,7 @@ def test_cli_export_model(lite0_run, tmp_path, capsys) -> None:
     assert f"wrote {out}" in printed and "efficientnet_lite0" in printed and "best.pt" in printed
     assert load_shipped(out, "cpu").metadata["source"]["run_id"] == "lite0-run"
     assert main(["export-model", str(tmp_path / "nowhere")]) == 2
-    assert "no run folder or checkpoint" in capsys.readouterr().err
+    assert "is neither a run folder nor an arm" in capsys.readouterr().err
 
 
 @pytest.mark.slow

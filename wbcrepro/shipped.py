@@ -25,9 +25,16 @@ from torchvision.transforms import InterpolationMode, v2
 
 import wbcrepro
 from wbcrepro.engine import pick_device
-from wbcrepro.fileio import atomic_write
+from wbcrepro.fileio import atomic_write, read_json_or_none, write_json
 from wbcrepro.models import build_network, implementation_of
-from wbcrepro.runmodel import RunModel, file_sha256, read_run_model, repo_relative
+from wbcrepro.runmodel import (
+    RunModel,
+    best_seed_folder,
+    file_sha256,
+    read_run_model,
+    repo_relative,
+    selected_model_file,
+)
 from wbcrepro.transforms import build_eval_transform
 
 FORMAT = "wbcrepro-shipped-model"
@@ -202,7 +209,28 @@ def export_model(run_folder: str | Path, out_path: str | Path = DEFAULT_MODEL) -
             "(efficientnet_lite0 or efficientnet_b0)"
         )
     atomic_write(out_path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+    # The metadata again as JSON beside the weights: the book's model card reads it without
+    # torch (pages never import training code).
+    write_json(metadata_path(out_path), {**metadata, "bytes": size})
     return {**metadata, "bytes": size}
+
+
+def metadata_path(model_path: str | Path) -> Path:
+    """``pbc6.pt`` -> ``pbc6.json``: the shipped model's metadata, readable without torch."""
+    return Path(model_path).with_suffix(".json")
+
+
+def export_if_changed(
+    run_folder: str | Path, out_path: str | Path = DEFAULT_MODEL
+) -> tuple[dict[str, Any], bool]:
+    """(metadata, exported now?): export ``run_folder``'s selected model (an arm: its best seed on
+    validation) unless ``out_path`` already holds exactly those weights (same sha256)."""
+    folder = best_seed_folder(run_folder)
+    sha = file_sha256(selected_model_file(folder))
+    existing = read_json_or_none(metadata_path(out_path)) if Path(out_path).is_file() else None
+    if existing and (existing.get("source") or {}).get("model_sha256") == sha:
+        return existing, False
+    return export_model(folder, out_path), True
 
 
 # --- load -------------------------------------------------------------------------------------
