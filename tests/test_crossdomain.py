@@ -17,7 +17,6 @@ from sklearn.metrics import f1_score
 from tests.conftest import REPO, SHARED_DATA
 from tests.runfixtures import make_run_folder, zheng_layout
 from wbcrepro import crossdomain
-from wbcrepro import report_crossdomain as page
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.codehash import training_code_hash
 from wbcrepro.crossdomain import (
@@ -29,6 +28,7 @@ from wbcrepro.crossdomain import (
     score,
 )
 from wbcrepro.datasets import get_dataset
+from wbcrepro.report import crossdomain_page as page
 from wbcrepro.runmodel import read_run_model
 from wbcrepro.transforms import build_eval_transform
 
@@ -260,7 +260,7 @@ def test_page_tables_and_figures(record) -> None:
 
 
 def test_page_module_imports_no_training_code() -> None:
-    tree = ast.parse((REPO / "wbcrepro" / "report_crossdomain.py").read_text())
+    tree = ast.parse((REPO / "wbcrepro" / "report/crossdomain_page.py").read_text())
     imported = {
         node.module if isinstance(node, ast.ImportFrom) else alias.name
         for node in ast.walk(tree)

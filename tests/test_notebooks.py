@@ -16,21 +16,25 @@ import nbformat
 import pytest
 
 from tests.conftest import REPO
-from wbcrepro import experiment, paper, report
+from wbcrepro import crossdomain, experiment, paper, report, shipped
 from wbcrepro.config import TrainConfig
 from wbcrepro.datasets import REGISTRY
 
 NOTEBOOKS = REPO / "notebooks"
-NAMES = ("data_overview", "experiment", "ablation", "table1", "claims")
-COMMON_PARAMS = {"profile", "run_id", "runs_root", "data_root"}
+NAMES = ("data_overview", "experiment", "ablation", "table1", "claims", "crossdomain", "model_card")
+COMMON_PARAMS = {"profile", "run_id", "runs_root"}
 SPECIFIC_PARAMS = {
     "data_overview": {"dataset", "img_size", "leakage_json"},
     "ablation": {"ablation", "run_ids", "vary", "claim"},
     "table1": {"pairs"},
     "claims": {"evidence"},
+    "crossdomain": {"source_run", "target_dataset"},
+    "model_card": {"source_run", "crossdomain_runs", "model_path"},
 }
 IMPORTS = {
     "experiment": "from wbcrepro import experiment, report",  # the one notebook that trains
+    "crossdomain": "from wbcrepro import crossdomain, report",  # evaluates a trained model
+    "model_card": "from wbcrepro import report, shipped",  # exports the selected model
 }
 GLUE_ROLE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
 
@@ -129,8 +133,14 @@ def test_notebooks_name_only_existing_functions():
     for name in NAMES:
         for cell in _read(name).cells:
             if cell.cell_type == "code":
-                for module, attr in re.findall(r"\b(report|experiment)\.(\w+)", cell.source):
-                    owner = {"report": report, "experiment": experiment}[module]
+                pattern = r"\b(report|experiment|crossdomain|shipped)\.(\w+)(?=[.(])"
+                for module, attr in re.findall(pattern, cell.source):
+                    owner = {
+                        "report": report,
+                        "experiment": experiment,
+                        "crossdomain": crossdomain,
+                        "shipped": shipped,
+                    }[module]
                     assert hasattr(owner, attr), f"{name}: {module}.{attr} does not exist"
 
 

@@ -21,7 +21,7 @@ RESULTS_KEY = "training_code_hash"
 # relative to the package folder; a folder stands for all it holds.
 PRESENTATION_PARTS = (
     "report",
-    "report_crossdomain.py",
+    "report/crossdomain_page.py",
     "verdicts.py",
     "arms.py",
     "seedstats.py",

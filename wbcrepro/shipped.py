@@ -215,6 +215,16 @@ def export_model(run_folder: str | Path, out_path: str | Path = DEFAULT_MODEL) -
     return {**metadata, "bytes": size}
 
 
+def describe_export(metadata: dict[str, Any], exported_now: bool) -> str:
+    """One line for a page or a log: exported now or up to date, from which run and epoch."""
+    source = metadata["source"]
+    state = "exported now" if exported_now else "up to date"
+    return (
+        f"{state}: {metadata['arch']} at {metadata['img_size']} px from run "
+        f"{source['run_folder']} ({source['model_file']}, epoch {source['epoch']})"
+    )
+
+
 def metadata_path(model_path: str | Path) -> Path:
     """``pbc6.pt`` -> ``pbc6.json``: the shipped model's metadata, readable without torch."""
     return Path(model_path).with_suffix(".json")

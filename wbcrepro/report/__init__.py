@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import seaborn as sns
 
+from wbcrepro.report import crossdomain_page, model_card_page
 from wbcrepro.report.ablation_page import (
     ablation_table,
     ablation_verdict,
@@ -97,6 +98,7 @@ __all__ = [
     "claim_verdict",
     "claims_ledger",
     "class_balance",
+    "crossdomain_page",
     "dataset_card",
     "describe_split",
     "exclusions",
@@ -117,6 +119,7 @@ __all__ = [
     "load_runs",
     "markdown_table",
     "metrics_table",
+    "model_card_page",
     "paper_vs_ours",
     "parse_evidence",
     "parse_pairs",

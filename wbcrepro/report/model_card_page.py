@@ -1,0 +1,119 @@
+"""The model card of the shipped model: what it was trained on, how to feed it, how well it did.
+
+It reads the JSON metadata that :func:`wbcrepro.shipped.export_model` writes beside the weights
+and the cross-domain records of :mod:`wbcrepro.crossdomain`; it imports no torch. Every number
+comes from those records (the source run's test metrics, selected on validation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from wbcrepro.fileio import read_json
+from wbcrepro.report.records import glue_values, split_ids
+from wbcrepro.verdicts import pct, with_ci
+
+
+def load_card(model_path: str | Path) -> dict[str, Any]:
+    """The metadata JSON beside a shipped model (``pbc6.pt`` -> ``pbc6.json``)."""
+    path = Path(model_path).with_suffix(".json")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: export the model first (wbcrepro export-model RUN_FOLDER)"
+        )
+    return read_json(path)
+
+
+def _transform_text(steps: Sequence[Mapping[str, Any]]) -> str:
+    parts = []
+    for step in steps:
+        args = ", ".join(f"{k}={v}" for k, v in step.items() if k != "op")
+        parts.append(f"{step['op']}({args})")
+    return " -> ".join(parts)
+
+
+def card_table(card: Mapping[str, Any]) -> pd.DataFrame:
+    """The card's facts, one per row."""
+    source, test = card["source"], card.get("test_metrics") or {}
+    params = source.get("params") or {}
+    rows = {
+        "model": f"{card['arch']} ({card['implementation']}), ImageNet weights fine-tuned",
+        "classes": ", ".join(card["class_names"]),
+        "trained on": f"{source['dataset']}"
+        + (" (SYNTHETIC)" if source.get("synthetic") else "")
+        + f", train subset {params.get('train_subset') or 'all'}, {params.get('epochs')} epochs",
+        "selected": f"epoch {source['epoch']} of run `{source['run_id']}` (best validation "
+        "macro-F1; the seed with the best validation macro-F1 of its arm)",
+        "input": f"{card['img_size']} px RGB; " + _transform_text(card["eval_transform"]),
+        "weights": f"{card['weights_dtype']}, {card['bytes'] / 1e6:.1f} MB",
+        "test accuracy [95% CI]": with_ci(test.get("accuracy"), test.get("accuracy_ci95") or ()),
+        "test balanced accuracy": pct(test.get("balanced_accuracy")),
+        "test macro-F1 [95% CI]": with_ci(
+            test.get("macro_f1"), test.get("macro_f1_ci95") or (), ".3f"
+        ),
+        "test images": test.get("n", "n/a"),
+    }
+    return pd.DataFrame({"": list(rows.values())}, index=list(rows))
+
+
+def recall_table(card: Mapping[str, Any]) -> pd.DataFrame:
+    """Per-class precision, recall and support on the source run's test split."""
+    per_class = (card.get("test_metrics") or {}).get("per_class") or {}
+    return pd.DataFrame(
+        {
+            name: {
+                "precision": round(v.get("precision", float("nan")), 3),
+                "recall": round(v.get("recall", float("nan")), 3),
+                "support": v.get("support"),
+            }
+            for name, v in per_class.items()
+        }
+    ).T
+
+
+def crossdomain_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The shipped model's source run on other labs' data: one row per target."""
+    rows = []
+    for rec in records:
+        m = rec["metrics"]
+        recalls = {
+            f"recall {name}": round(v["recall"], 2)
+            for name, v in (m.get("per_class") or {}).items()
+            if v.get("support")
+        }
+        rows.append(
+            {
+                "target": rec["target"]["dataset"],
+                "images": m["n"],
+                "accuracy [95% CI]": with_ci(m["accuracy"], m["accuracy_ci95"]),
+                "macro-F1": f"{m['macro_f1']:.3f}",
+                **recalls,
+            }
+        )
+    return pd.DataFrame(rows).fillna("")
+
+
+def load_crossdomain(runs_root: str | Path, run_ids: str | Sequence[str]) -> list[dict[str, Any]]:
+    """The cross-domain records ``runs_root/<id>/crossdomain.json`` (comma-separated ids) that
+    exist."""
+    paths = [Path(runs_root) / run_id / "crossdomain.json" for run_id in split_ids(run_ids)]
+    return [read_json(p) for p in paths if p.is_file()]
+
+
+def glue_card(card: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Glue the headline numbers of the card for the page's prose."""
+    test = card.get("test_metrics") or {}
+    values: dict[str, Any] = {
+        "card_test_accuracy": test.get("accuracy", float("nan")),
+        "card_test_macro_f1": test.get("macro_f1", float("nan")),
+        "card_megabytes": card["bytes"] / 1e6,
+    }
+    for rec in records:
+        values[f"cross_{rec['target']['dataset'].replace('-', '_')}_accuracy"] = rec["metrics"][
+            "accuracy"
+        ]
+    return glue_values(values)
