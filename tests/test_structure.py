@@ -11,62 +11,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from wbcrepro.importgraph import import_graph, module_files
+
 PACKAGE = "wbcrepro"
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 400
 LINE_LIMIT_EXEMPT: set[str] = set()
-
-
-def module_files(root: Path, package: str) -> dict[str, Path]:
-    """Dotted module name -> file, for every ``.py`` file of ``package`` under ``root``."""
-    modules = {}
-    for path in sorted((root / package).rglob("*.py")):
-        parts = path.relative_to(root).with_suffix("").parts
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        modules[".".join(parts)] = path
-    return modules
-
-
-def _resolve(name: str, modules: dict[str, Path]) -> str | None:
-    """The package module ``name`` refers to (itself or its nearest existing parent), if any."""
-    while name:
-        if name in modules:
-            return name
-        name = name.rpartition(".")[0]
-    return None
-
-
-def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """Package-internal modules that ``module`` imports anywhere in its file."""
-    is_package = path.name == "__init__.py"
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = module.split(".")
-                anchor = anchor if is_package else anchor[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            # ``from pkg import sub`` imports the submodule when there is one
-            targets = [
-                f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names
-            ]
-        else:
-            continue
-        for target in targets:
-            resolved = _resolve(target, modules)
-            if resolved is not None and resolved != module:
-                found.add(resolved)
-    return found
-
-
-def import_graph(root: Path, package: str) -> dict[str, set[str]]:
-    modules = module_files(root, package)
-    return {name: imports_of(name, path, modules) for name, path in modules.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

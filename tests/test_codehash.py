@@ -1,0 +1,37 @@
+"""Staleness follows the code a result depends on: training runs hash what training imports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wbcrepro import codehash
+
+
+def test_training_hash_covers_what_fit_imports_and_nothing_presentational() -> None:
+    modules = set(codehash.training_modules())
+    assert {"wbcrepro.runs", "wbcrepro.engine", "wbcrepro.data", "wbcrepro.transforms"} <= modules
+    assert "wbcrepro.datasets.pbc" in modules  # loaders run inside fit
+    for page_or_tool in (
+        "wbcrepro.report",
+        "wbcrepro.report.experiment_page",
+        "wbcrepro.verdicts",
+        "wbcrepro.reproduce",
+        "wbcrepro.shipped",
+        "wbcrepro.crossdomain",
+        "wbcrepro.experiment",
+    ):
+        assert page_or_tool not in modules, page_or_tool
+
+
+def test_digest_changes_with_content_and_name(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(codehash, "PACKAGE_DIR", tmp_path)
+    a = tmp_path / "a.py"
+    a.write_text("x = 1\n")
+    first = codehash._digest([a])
+    a.write_text("x = 2\n")
+    assert codehash._digest([a]) != first
+    a.write_text("x = 1\n")
+    assert codehash._digest([a]) == first
+    b = tmp_path / "b.py"
+    b.write_text("x = 1\n")
+    assert codehash._digest([b]) != first
