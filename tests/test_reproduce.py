@@ -304,6 +304,11 @@ def test_run_skip_and_rerun_only_what_changed(repo: Path, monkeypatch: pytest.Mo
     text = (runs / "a.ipynb").read_text()
     assert str(repo) not in text and "start_time" not in text and "iopub" not in text
     assert executed.metadata.papermill["input_path"] == "notebooks/trivial.ipynb"
+    # Clean pages: parameters (declared and injected) removed, other code cells show output only.
+    tags = [c.metadata.get("tags", []) for c in executed.cells if c.cell_type == "code"]
+    assert tags[0] == ["parameters", "remove-cell"]
+    assert tags[1] == ["injected-parameters", "remove-cell"]
+    assert all(t == ["remove-input"] for t in tags[2:])
     assert [r["status"] for r in json.loads((runs / "summary.json").read_text())["runs"]] == [
         "complete"
     ] * 3

@@ -1,10 +1,16 @@
-"""Executed notebooks as committed outputs: portable, and free of per-execution noise.
+"""Executed notebooks as committed outputs: portable, free of per-run noise, clean to read.
 
 Papermill and nbclient stamp every cell with start/end times and the notebook with the absolute
 input and output paths of the machine that ran it. Committed under ``book/runs/`` that would make
 every re-execution a diff of hundreds of timestamps and leak this machine's folders into the
 published book. What a reader needs (the parameters, the outputs, whether a cell failed) stays;
 the run's own timing is kept once, in the runner's ``<id>.run.json``.
+
+The book shows these notebooks to readers who came for findings, not plumbing: the parameters
+cells (the notebook's defaults and papermill's injected values, which would show b4 at 224 px on a
+page about a Lite0 run), and import-only cells are removed from the page (Jupyter Book's
+``remove-cell`` tag); every other code cell keeps its output and hides its source
+(``remove-input``). The pages list the run's resolved parameters themselves, from the run record.
 """
 
 from __future__ import annotations
@@ -18,6 +24,22 @@ from wbcrepro.fileio import atomic_write
 
 NOTEBOOK_TIMING_KEYS = ("start_time", "end_time", "duration", "environment_variables")
 CELL_TIMING_KEYS = ("start_time", "end_time", "duration")
+PLUMBING_TAGS = ("parameters", "injected-parameters")
+REMOVE_CELL, REMOVE_INPUT = "remove-cell", "remove-input"
+
+
+def _is_import_only(source: str) -> bool:
+    lines = [line.strip() for line in source.splitlines() if line.strip()]
+    return bool(lines) and all(line.startswith(("import ", "from ")) for line in lines)
+
+
+def page_tags(cell: nbformat.NotebookNode) -> list[str]:
+    """The cell's tags with the book's visibility tag added (see the module docstring)."""
+    tags = list(cell.metadata.get("tags", []))
+    if cell.cell_type != "code" or REMOVE_CELL in tags or REMOVE_INPUT in tags:
+        return tags
+    plumbing = any(t in tags for t in PLUMBING_TAGS) or _is_import_only(cell.source)
+    return [*tags, REMOVE_CELL if plumbing else REMOVE_INPUT]
 
 
 def _relative(path: str | None, repo: Path) -> str | None:
@@ -30,7 +52,8 @@ def _relative(path: str | None, repo: Path) -> str | None:
 
 
 def make_portable(notebook: str | os.PathLike, repo: str | os.PathLike) -> None:
-    """Rewrite ``notebook`` in place without timestamps and with repository-relative paths."""
+    """Rewrite ``notebook`` in place without timestamps, with repository-relative paths and with
+    the book's visibility tags on its code cells."""
     path, repo = Path(notebook), Path(repo)
     nb = nbformat.read(path, as_version=4)
     meta = nb.metadata.get("papermill")
@@ -41,6 +64,9 @@ def make_portable(notebook: str | os.PathLike, repo: str | os.PathLike) -> None:
             if key in meta:
                 meta[key] = _relative(meta[key], repo)
     for cell in nb.cells:
+        cell.metadata["tags"] = page_tags(cell)
+        if not cell.metadata["tags"]:
+            del cell.metadata["tags"]
         cell.metadata.pop("execution", None)
         cell_meta = cell.metadata.get("papermill")
         if cell_meta is not None:
