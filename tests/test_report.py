@@ -96,6 +96,10 @@ def test_run_header_shows_the_recorded_machine_and_a_dirty_tree(runs_root):
         "`s0` (complete)",
     ):
         assert part in text, part
+    # The resolved parameters, collapsed, from the record (s0 switched its lr at epoch 2).
+    block = text[text.index(":::{admonition} Run parameters") :]
+    assert ":class: dropdown" in block and "| lr_switch_epoch | 2 |" in block
+    assert block.rstrip().endswith(":::") and "data_root" not in block
     broken = report.header_for_run(report.load_run(runs_root, "broken"), "smoke").data
     assert "git `fedcba9876`" in broken and "dirty" not in broken
     missing = report.header_for_run(report.load_run(runs_root, "gone"), "smoke").data

@@ -95,7 +95,7 @@ def header_for_run(rec: RunRecord, profile: str) -> Markdown:
     env = rec.environment
     planned = rec.params.get("epochs", "?")
     done = rec.results.get("epochs_completed")
-    return header(
+    table = header(
         profile,
         _dataset_text(rec.dataset),
         model_text(rec),
@@ -108,6 +108,20 @@ def header_for_run(rec: RunRecord, profile: str) -> Markdown:
             "code": code_text(env),
             "run": f"`{rec.run_id}` ({rec.status})",
         },
+    )
+    return Markdown(table.data + "\n\n" + run_parameters(rec))
+
+
+LOCAL_KEYS = ("data_root", "data_path")
+
+
+def run_parameters(rec: RunRecord) -> str:
+    """A collapsed block (a dropdown admonition) listing the run's resolved config, from its
+    record: the one place a page shows parameters, so readers never see a notebook's defaults."""
+    rows = {k: v for k, v in sorted(rec.params.items()) if k not in LOCAL_KEYS}
+    return (
+        ":::{admonition} Run parameters (resolved, from the run record)\n"
+        ":class: dropdown\n\n" + key_value_table(rows) + "\n:::"
     )
 
 
