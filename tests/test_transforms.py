@@ -344,3 +344,10 @@ def test_auto_geometry_squashes_whole_smear_frames_only() -> None:
 def test_augment_variants_use_the_resolved_eval_geometry(augment: str) -> None:
     cfg = TrainConfig(dataset="kaggle-bloodcells", augment=augment)
     assert _of_type(build_train_transform(cfg), v2.Resize)[0].size == [256, 256]
+
+
+def test_unknown_eval_geometry_is_rejected() -> None:
+    from wbcrepro.config import ConfigError
+
+    with pytest.raises(ConfigError, match="eval_geometry='center' is not one of"):
+        TrainConfig.from_flat({"eval_geometry": "center"})

@@ -10,7 +10,14 @@ import pandas as pd
 import torch
 
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import ImageTable, list_images, load_split_data, make_loader, make_table
+from wbcrepro.data import (
+    ImageTable,
+    cache_side,
+    list_images,
+    load_split_data,
+    make_loader,
+    make_table,
+)
 from wbcrepro.engine import autocast_dtype, evaluate, pick_device
 from wbcrepro.metrics import classification_report
 from wbcrepro.models import build_network, to_device
@@ -78,7 +85,14 @@ def predict_paths(
             paths.append(item)
         else:
             raise FileNotFoundError(f"no such image or folder: {item}")
-    table = ImageTable([str(p) for p in paths], [0] * len(paths), build_eval_transform(cfg))
+    # Decoded exactly as the run decoded its evaluation images (downscaled once to the cache
+    # side), so a prediction here equals the run's prediction for the same file.
+    table = ImageTable(
+        [str(p) for p in paths],
+        [0] * len(paths),
+        build_eval_transform(cfg),
+        cache_side(cfg) if cfg.cache_images else None,
+    )
     loader = make_loader(table, cfg.replace(batch_size=batch_size, num_workers=0), train=False)
     result = evaluate(
         model, loader, None, device, cfg.channels_last, autocast_dtype(device, cfg.precision)

@@ -23,7 +23,6 @@ uninterrupted run would.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +31,13 @@ import torch
 from torch import nn
 
 from wbcrepro.baselines import compute_baselines
-from wbcrepro.batchnorm import describe_bn, effective_bn_mode, recalibrate_bn, set_bn_momentum
+from wbcrepro.batchnorm import describe_bn, effective_bn_mode, set_bn_momentum
 from wbcrepro.codehash import training_code_hash
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import ImageTable, load_split_data, make_loader, make_table
-from wbcrepro.engine import (
-    autocast_dtype,
-    evaluate,
-    pick_device,
-    seed_everything,
-    train_one_epoch,
-)
+from wbcrepro.data import load_split_data, make_loader, make_table
+from wbcrepro.engine import autocast_dtype, pick_device, seed_everything, train_one_epoch
 from wbcrepro.environment import collect_environment
+from wbcrepro.evaluation import Evaluator, final_evaluation
 from wbcrepro.fileio import read_json, write_json  # noqa: F401  (read_json: re-exported)
 from wbcrepro.gate import learning_gate
 from wbcrepro.metrics import classification_report
@@ -54,7 +48,6 @@ from wbcrepro.run_io import (  # noqa: F401  (load_checkpoint, EPOCH_FIELDS: re-
     prepare_run_folder,
     save_best,
     save_checkpoint,
-    save_predictions,
     write_history,
 )
 from wbcrepro.runfolder import (  # noqa: F401  (re-exported: callers import them from here)
@@ -94,55 +87,6 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 def epoch_generator(cfg: TrainConfig, epoch: int) -> torch.Generator:
     """The RNG of one epoch's shuffling and worker seeds: a function of (seed, epoch) only."""
     return torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-
-
-@dataclass
-class Evaluator:
-    """Evaluates the model of a run: ``calibrate`` (BatchNorm statistics, when ``bn_mode`` is
-    ``recompute``) before the evaluations of each model state, then ``evaluate`` per split."""
-
-    cfg: TrainConfig
-    model: nn.Module
-    device: torch.device
-    criterion: nn.Module
-    train_eval: ImageTable
-    """The training images under the evaluation transform."""
-    class_names: tuple[str, ...]
-
-    def calibrate(self) -> None:
-        if effective_bn_mode(self.cfg) != "recompute":
-            return
-        # A fixed, seeded order: the same images every time, batches that mix classes.
-        generator = torch.Generator().manual_seed(self.cfg.seed)
-        loader = make_loader(self.train_eval, self.cfg, train=True, generator=generator)
-        recalibrate_bn(
-            self.model,
-            loader,
-            self.device,
-            self.cfg.channels_last,
-            autocast_dtype(self.device, self.cfg.precision),
-            self.cfg.bn_recalibration_batches,
-        )
-
-    def evaluate(self, table: ImageTable, desc: str, progress: bool = False) -> dict[str, Any]:
-        return evaluate(
-            self.model,
-            make_loader(table, self.cfg, train=False),
-            self.criterion,
-            self.device,
-            self.cfg.channels_last,
-            autocast_dtype(self.device, self.cfg.precision),
-            progress=progress,
-            desc=desc,
-        )
-
-    def report(self, result: dict[str, Any]) -> dict[str, Any]:
-        """The full report (with intervals) of one evaluation, its loss included."""
-        report = classification_report(
-            result["targets"], result["predictions"], self.class_names, seed=self.cfg.seed
-        )
-        report["loss"] = result["loss"]
-        return report
 
 
 def fit(
@@ -300,7 +244,7 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
             print(_epoch_line(history[-1], cfg.epochs, improved), flush=True)
 
     selection = selection_record(metric, no_selection_reason, best, cfg.epochs)
-    final = _final_evaluation(
+    final = final_evaluation(
         evaluator, folder, selection["selected_epoch"], cfg.epochs, val_set, test_set, progress
     )
     baselines = compute_baselines(cfg, train_eval, test_set, data.class_names, device)
@@ -315,41 +259,6 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
     )
     write_json(folder / RESULTS, results)
     return results
-
-
-def _final_evaluation(
-    evaluator: Evaluator,
-    folder: Path,
-    selected_epoch: int,
-    last_epoch: int,
-    val_set: ImageTable,
-    test_set: ImageTable,
-    progress: bool,
-) -> dict[str, Any]:
-    """final ``val`` and ``test`` of the selected model (its predictions files too), and
-    ``test_last_epoch`` of the last epoch's model (the model in memory), so that readers see what
-    selection changed. The test split is evaluated once per model, never to choose."""
-    final: dict[str, Any] = {}
-    evaluator.calibrate()
-    last_test = evaluator.evaluate(test_set, "final test", progress) if len(test_set) else None
-    if last_test is not None:
-        final["test_last_epoch"] = evaluator.report(last_test)
-    test = last_test
-    if selected_epoch != last_epoch:
-        evaluator.model.load_state_dict(load_checkpoint(folder / BEST)["model"])
-        evaluator.calibrate()
-        test = evaluator.evaluate(test_set, "final test", progress) if len(test_set) else None
-    for split, table in (("val", val_set), ("test", test_set)):
-        if not len(table):
-            continue
-        result = test if split == "test" else evaluator.evaluate(table, "final val", progress)
-        final[split] = (
-            dict(final["test_last_epoch"])
-            if split == "test" and selected_epoch == last_epoch
-            else evaluator.report(result)
-        )
-        save_predictions(folder, split, table.paths, result, evaluator.class_names)
-    return final
 
 
 def _check_best_file(folder: Path, best: BestEpoch, state: dict, cfg, class_names) -> None:
