@@ -47,8 +47,8 @@ def _noisy_example(n_per_class: int = 20, n_errors: int = 12, seed: int = 0):
 
 @pytest.fixture(scope="module")
 def full_report() -> dict:
-    """The one report computed with intervals (the real bootstrap, with fewer resamples: 1000
-    resamples of scikit-learn's f1_score take seconds)."""
+    """The one report computed with intervals (the real macro-F1 bootstrap, with fewer
+    resamples)."""
     fast = functools.partial(metrics.bootstrap_macro_f1, n_resamples=200)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(metrics, "bootstrap_macro_f1", fast)
