@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -46,8 +47,8 @@ def _noisy_example(n_per_class: int = 20, n_errors: int = 12, seed: int = 0):
 
 @pytest.fixture(scope="module")
 def full_report() -> dict:
-    """The one report computed with intervals (the real bootstrap, with fewer resamples: 1000
-    resamples of scikit-learn's f1_score take seconds)."""
+    """The one report computed with intervals (the real macro-F1 bootstrap, with fewer
+    resamples)."""
     fast = functools.partial(metrics.bootstrap_macro_f1, n_resamples=200)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(metrics, "bootstrap_macro_f1", fast)
@@ -236,3 +237,41 @@ def test_bootstrap_wider_at_higher_confidence() -> None:
 def test_bootstrap_degenerate_inputs_give_nan(y_true: list[int], y_pred: list[int]) -> None:
     low, high = bootstrap_macro_f1(np.array(y_true), np.array(y_pred), [0, 1])
     assert math.isnan(low) and math.isnan(high)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vectorised statistics (what the bootstrap resamples) and the balanced-accuracy interval
+# ---------------------------------------------------------------------------------------------
+
+
+def test_vectorised_statistics_equal_scikit_learn_on_every_resample() -> None:
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    rng = np.random.default_rng(3)
+    labels = [0, 1, 2, 3]
+    t = rng.integers(0, 3, (200, 15))  # class 3 never true; resamples miss classes often
+    p = rng.integers(0, 4, (200, 15))
+    f1 = metrics._macro_f1(t, p, labels)
+    bal = metrics._balanced_accuracy(t, p, labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
+        for i in range(len(t)):
+            assert f1[i] == pytest.approx(
+                f1_score(t[i], p[i], labels=labels, average="macro", zero_division=0)
+            )
+            assert bal[i] == pytest.approx(balanced_accuracy_score(t[i], p[i]))
+
+
+def test_balanced_accuracy_interval_in_report_contains_the_estimate() -> None:
+    t, p = _noisy_example()
+    report = classification_report(t, p, NAMES, seed=0)
+    low, high = report["balanced_accuracy_ci95"]
+    assert 0.0 <= low < report["balanced_accuracy"] < high <= 1.0
+    assert (low, high) == metrics.bootstrap_balanced_accuracy(t, p, [0, 1, 2], seed=0)
+    assert metrics.bootstrap_balanced_accuracy(t, p, [0, 1, 2], seed=1) != (low, high)
+
+
+def test_balanced_accuracy_interval_of_a_constant_predictor_sits_at_chance() -> None:
+    t = np.repeat(np.arange(4), 10)
+    low, high = metrics.bootstrap_balanced_accuracy(t, np.zeros_like(t), [0, 1, 2, 3])
+    assert low == pytest.approx(0.25) and high == pytest.approx(0.25, abs=0.1)

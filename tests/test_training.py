@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from wbcrepro.codehash import training_code_hash
 from wbcrepro.config import TrainConfig
 from wbcrepro.engine import NonFiniteLossError
 from wbcrepro.runs import RunFolderError, fit, load_checkpoint
@@ -68,9 +69,22 @@ def test_cli_train_writes_a_complete_run_folder(three_epochs) -> None:
     assert history["epoch"].tolist() == [1, 2, 3]
     assert history["lr"].tolist() == [0.001, 0.001, 1.5e-6]  # switch at epoch 3
     test = results["final"]["test"]
-    for key in ("accuracy", "accuracy_ci95", "balanced_accuracy", "macro_f1", "macro_f1_ci95",
-                "per_class", "confusion_matrix"):
+    for key in ("accuracy", "accuracy_ci95", "balanced_accuracy", "balanced_accuracy_ci95",
+                "macro_f1", "macro_f1_ci95", "per_class", "confusion_matrix"):
         assert key in test
+    assert set(results["final"]) == {"val", "test", "test_last_epoch"}
+    assert results["training_code_hash"] == training_code_hash()
+    assert results["eval_geometry"] == "shorter_side"
+    assert results["batchnorm"]["applied"] == "recompute"
+    selection = results["selection"]
+    val_f1 = pd.read_csv(folder / "metrics.csv")["val_macro_f1"]
+    assert selection["metric"] == "macro_f1"
+    assert selection["selected_epoch"] == int(val_f1.idxmax()) + 1  # the first best epoch
+    assert load_checkpoint(folder / "best.pt")["epoch"] == selection["selected_epoch"]
+    assert set(results["baselines"]) == {"chance", "majority", "linear_probe"}
+    assert results["baselines"]["chance"]["accuracy"] == pytest.approx(1 / 6)
+    assert results["baselines"]["linear_probe"]["status"] == "not available"  # weights=none
+    assert isinstance(results["gate"]["learned"], bool)
     assert sum(map(sum, test["confusion_matrix"])) == test["n"] == len(
         pd.read_csv(folder / "predictions_test.csv"))
     split = pd.read_csv(folder / "split.csv")
@@ -158,7 +172,7 @@ def test_cli_evaluate_and_predict_a_checkpoint(three_epochs, tmp_path) -> None:
     split = pd.read_csv(folder / "split.csv")
     images = split[split["split"] == "test"]["path"].tolist()[:3]
     csv_path = tmp_path / "pred.csv"
-    cli("predict", *images, "--checkpoint", str(folder / "checkpoint.pt"), "--csv", str(csv_path))
+    cli("predict", *images, "--checkpoint", str(folder), "--csv", str(csv_path))  # selected model
     table = pd.read_csv(csv_path)
     assert table["path"].tolist() == images
     probs = table.filter(like="p_")

@@ -19,6 +19,7 @@ from wbcrepro.transforms import (
     eval_transform,
     input_stats,
     paper_train_transform,
+    resolve_eval_geometry,
 )
 
 RANDOM_TYPES = (
@@ -292,3 +293,61 @@ def test_train_transform_is_random_without_reseeding() -> None:
     img = _pil_image(seed=7)
     torch.manual_seed(0)
     assert not torch.equal(compose(img), compose(img))
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation geometry: keeping the cell of a whole 4:3 frame
+# ---------------------------------------------------------------------------------------------
+
+
+def _frame_with_mark_near_left_edge() -> Image.Image:
+    """A grey 320x240 frame (Kaggle's size) with a red 20x20 mark 30 px from the left edge."""
+    frame = np.full((240, 320, 3), 128, dtype=np.uint8)
+    frame[110:130, 30:50] = (255, 0, 0)
+    return Image.fromarray(frame, "RGB")
+
+
+def _red_pixels(geometry: str) -> int:
+    unit = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # no normalisation: values stay in [0, 1]
+    out = eval_transform(224, 256, unit, geometry)(_frame_with_mark_near_left_edge())
+    assert out.shape == (3, 224, 224)
+    red = (out[0] > 0.8) & (out[1] < 0.2) & (out[2] < 0.2)
+    return int(red.sum())
+
+
+def test_squash_keeps_an_object_near_the_left_edge_and_shorter_side_cuts_it() -> None:
+    # squash: 320 -> 256 wide (x 24..40), CenterCrop(224) drops 16 px: the mark sits at x 8..24.
+    assert _red_pixels("squash") > 100
+    # shorter side: 240 -> 256 tall, 341 wide (x 32..53), CenterCrop(224) drops 58 px: gone.
+    assert _red_pixels("shorter_side") == 0
+
+
+def test_eval_geometry_steps() -> None:
+    assert _of_type(eval_transform(geometry="squash"), v2.Resize)[0].size == [256, 256]
+    assert _of_type(eval_transform(geometry="shorter_side"), v2.Resize)[0].size == [256]
+    with pytest.raises(ValueError, match="eval geometry 'crop'"):
+        eval_transform(geometry="crop")
+
+
+def test_auto_geometry_squashes_whole_smear_frames_only() -> None:
+    assert resolve_eval_geometry(TrainConfig(dataset="kaggle-bloodcells")) == "squash"
+    assert resolve_eval_geometry(TrainConfig(dataset="kaggle-bloodcells-simple")) == "squash"
+    assert resolve_eval_geometry(TrainConfig(dataset="bccd")) == "shorter_side"
+    assert resolve_eval_geometry(TrainConfig(dataset="synthetic")) == "shorter_side"
+    forced = TrainConfig(dataset="kaggle-bloodcells", eval_geometry="shorter_side")
+    assert resolve_eval_geometry(forced) == "shorter_side"
+    squash = build_eval_transform(TrainConfig(dataset="synthetic", eval_geometry="squash"))
+    assert _of_type(squash, v2.Resize)[0].size == [256, 256]
+
+
+@pytest.mark.parametrize("augment", ["none", "color"])
+def test_augment_variants_use_the_resolved_eval_geometry(augment: str) -> None:
+    cfg = TrainConfig(dataset="kaggle-bloodcells", augment=augment)
+    assert _of_type(build_train_transform(cfg), v2.Resize)[0].size == [256, 256]
+
+
+def test_unknown_eval_geometry_is_rejected() -> None:
+    from wbcrepro.config import ConfigError
+
+    with pytest.raises(ConfigError, match="eval_geometry='center' is not one of"):
+        TrainConfig.from_flat({"eval_geometry": "center"})

@@ -24,6 +24,9 @@ AUGMENTATIONS = ("paper", "none", "geometric", "color")
 OPTIMIZERS = ("adam", "sgd", "adamw")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+BN_MODES = ("recompute", "momentum", "keep")
+SELECT_METRICS = ("macro_f1", "balanced_accuracy", "accuracy", "loss", "last")
+EVAL_GEOMETRIES = ("auto", "shorter_side", "squash")
 
 
 class ConfigError(ValueError):
@@ -88,6 +91,13 @@ class TrainConfig:
     vflip_p: float = 0.5
     brightness: float = 1.0
     """ColorJitter brightness; the paper's 1.0 draws a factor in [0, 2] (down to a black image)."""
+    eval_geometry: str = "auto"
+    """How evaluation frames the image. ``shorter_side``: Resize(shorter side to the pre-crop
+    size) -> CenterCrop(img_size), which cuts the long side of a 4:3 frame to 66 % of its width
+    and can cut the cell out. ``squash``: Resize the whole frame to a pre-crop square ->
+    CenterCrop(img_size): the field of view the training RandomResizedCrop sees on a whole
+    frame. ``auto``: ``squash`` for datasets of whole-smear frames (Kaggle), else
+    ``shorter_side``. The resolved value is in results.json."""
     # --- optimisation ---------------------------------------------------------------------------
     epochs: int = 80
     batch_size: int = 16
@@ -100,6 +110,29 @@ class TrainConfig:
     30 reads the second one literally. A value above ``epochs`` never switches."""
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    # --- BatchNorm, model selection, baselines --------------------------------------------------
+    bn_mode: str = "recompute"
+    """BatchNorm running statistics. ``recompute`` (default): before every evaluation they are
+    reset and recomputed over the training images (evaluation transform), because EfficientNet's
+    momentum of 0.01 leaves them mostly ImageNet's after a short fine-tune and the evaluated
+    network collapses to one class. ``momentum``: every BatchNorm layer updates with
+    ``bn_momentum`` instead. ``keep``: the architecture's own momentum. ``transfer=frozen``
+    always keeps the pretrained statistics."""
+    bn_momentum: float = 0.1
+    """BatchNorm momentum for ``bn_mode=momentum`` (PyTorch's convention: the weight of each new
+    batch; EfficientNet's TF-ported 0.99 decay is 0.01 here)."""
+    bn_recalibration_batches: int = 0
+    """Batches (of ``batch_size``, a fixed seeded sample) for ``bn_mode=recompute``; 0 = every
+    training image. Each recomputation costs a forward pass over them, before every validation:
+    bound it on large sets (a few thousand images estimate the statistics well)."""
+    select_metric: str = "macro_f1"
+    """Validation metric that picks the tested epoch (``best.pt``): ``macro_f1``,
+    ``balanced_accuracy``, ``accuracy`` (higher is better), ``loss`` (lower); ties keep the
+    earlier epoch. ``last`` tests the last epoch. Where validation is not source-disjoint from
+    training (Kaggle) the last epoch is tested whatever this says, and results.json says why."""
+    linear_probe: bool = True
+    """Add a linear-probe baseline: logistic regression on frozen pretrained embeddings (not
+    available without pretrained weights; never fails the run)."""
     # --- execution ----------------------------------------------------------------------------
     seed: int = 0
     deterministic: bool = True
@@ -138,6 +171,16 @@ class TrainConfig:
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("device", self.device, DEVICES)
         _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("bn_mode", self.bn_mode, BN_MODES)
+        _check_choice("select_metric", self.select_metric, SELECT_METRICS)
+        _check_choice("eval_geometry", self.eval_geometry, EVAL_GEOMETRIES)
+        if not 0.0 < self.bn_momentum <= 1.0:
+            raise ConfigError(f"bn_momentum must be in (0, 1], got {self.bn_momentum}")
+        if self.bn_recalibration_batches < 0:
+            raise ConfigError(
+                f"bn_recalibration_batches must be >= 0 (0 = all), got "
+                f"{self.bn_recalibration_batches}"
+            )
         for name in (
             "synthetic_per_class",
             "synthetic_size",

@@ -9,6 +9,7 @@ A dataset is described by a *manifest*: a DataFrame with one row per image and t
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,14 @@ class ImageTable(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
+    def with_transform(self, transform: Callable | None) -> ImageTable:
+        """The same images (sharing the decoded cache, nothing re-read) under another transform:
+        the training images with the evaluation transform, for BatchNorm statistics and the
+        linear probe."""
+        other = copy.copy(self)
+        other.transform = transform
+        return other
+
     def load(self, index: int) -> Image.Image:
         """The untransformed image: from the cache, or freshly read from disk."""
         return self._cache[index] if self._cache is not None else read_image(self.paths[index])
@@ -127,6 +136,9 @@ class SplitData:
     excluded: pd.DataFrame | None = None
     """What the loader left out, with reasons (written to the run folder)."""
     notes: tuple[str, ...] = ()
+    val_source_disjoint: bool = True
+    """Whether validation shares no source with training: its groups are real sources, or the
+    publisher gave the validation split. Model selection on validation needs it."""
 
     def rows(self, split: str) -> pd.DataFrame:
         return self.manifest[self.manifest["split"] == split]
@@ -199,7 +211,17 @@ def load_split_data(cfg: TrainConfig, manifest: pd.DataFrame | None = None) -> S
             f"num_classes={cfg.num_classes} but dataset {cfg.dataset!r} has {len(classes)} "
             f"classes ({', '.join(classes)}); set num_classes={len(classes)} (or 0 = auto)"
         )
-    return SplitData(cfg.dataset, classes, manifest, spec.synthetic, loaded.excluded, loaded.notes)
+    published = loaded.manifest.get("split")
+    published_val = published is not None and bool((published == "val").any())
+    return SplitData(
+        cfg.dataset,
+        classes,
+        manifest,
+        spec.synthetic,
+        loaded.excluded,
+        loaded.notes,
+        val_source_disjoint=spec.groups_are_sources or published_val,
+    )
 
 
 def make_table(

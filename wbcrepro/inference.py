@@ -13,13 +13,15 @@ from wbcrepro.data import load_split_data, make_loader, make_table
 from wbcrepro.engine import autocast_dtype, evaluate, pick_device
 from wbcrepro.metrics import classification_report
 from wbcrepro.models import build_network, to_device
-from wbcrepro.runs import SPLIT, load_checkpoint
+from wbcrepro.run_io import load_checkpoint, selected_model_file
+from wbcrepro.runfolder import SPLIT
 from wbcrepro.transforms import build_eval_transform
 
 
 def load_trained(checkpoint: str | Path, overrides: dict[str, Any] | None = None):
-    """(config, class names, model on its device) from a run checkpoint."""
-    state = load_checkpoint(checkpoint)
+    """(config, class names, model on its device) from a run checkpoint; a run folder means its
+    selected model (``best.pt`` where validation selected an epoch, else ``checkpoint.pt``)."""
+    state = load_checkpoint(selected_model_file(checkpoint))
     cfg = TrainConfig.from_flat({**state["config"], **(overrides or {})})
     # The checkpoint holds every weight: build the bare network, never download anything.
     model = build_network(cfg.arch, cfg.impl, len(state["class_names"]), cfg.dropout)

@@ -1,26 +1,28 @@
 """``fit``: one training run written into one self-describing run folder (timm style).
 
-A run folder holds::
+A run folder holds (names in :mod:`wbcrepro.runfolder`, readers and writers in
+:mod:`wbcrepro.run_io`)::
 
     params.json     the resolved config (rebuilds the run: TrainConfig.from_flat)
     split.csv       the manifest with its train/val/test split (re-read on resume)
-    excluded.csv    what the dataset loader left out, with reasons (for example BCCD smears
-                    with two white cells)
+    excluded.csv    what the dataset loader left out, with reasons
     skipped.csv     unreadable images skipped (only with skip_bad_files=true; else they stop)
     metrics.csv     one row per finished epoch
-    checkpoint.pt   model + optimizer + history, replaced atomically after every epoch
-    results.json    status, parameters, environment, dataset counts, final metrics
-    predictions_<split>.csv   per-image predictions of the final model
+    checkpoint.pt   model + optimizer + history of the last epoch, replaced atomically
+    best.pt         the epoch selected on validation (only when validation may select)
+    results.json    status, parameters, environment, code hash, dataset counts, selection,
+                    final metrics of the selected model, baselines and the learning gate
+    predictions_<split>.csv   per-image predictions of the selected model
 
-Every epoch's randomness (shuffling, augmentation, dropout) is seeded from ``(seed, epoch)``, so a
-run resumed from the checkpoint of epoch k continues exactly as the uninterrupted run would.
+Every epoch's randomness (shuffling, augmentation, dropout) is seeded from ``(seed, epoch)``, and
+the evaluation steps (BatchNorm recalibration, baselines) draw no random number from the global
+generators, so a run resumed from the checkpoint of epoch k continues exactly as the
+uninterrupted run would.
 """
 
 from __future__ import annotations
 
-import csv
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +30,26 @@ import pandas as pd
 import torch
 from torch import nn
 
+from wbcrepro.baselines import compute_baselines
+from wbcrepro.batchnorm import describe_bn, effective_bn_mode, set_bn_momentum
+from wbcrepro.codehash import training_code_hash
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import SplitData, load_split_data, make_loader, make_table
-from wbcrepro.engine import (
-    autocast_dtype,
-    evaluate,
-    pick_device,
-    seed_everything,
-    train_one_epoch,
-)
+from wbcrepro.data import load_split_data, make_loader, make_table
+from wbcrepro.engine import autocast_dtype, pick_device, seed_everything, train_one_epoch
 from wbcrepro.environment import collect_environment
-from wbcrepro.fileio import atomic_write, read_json, write_json
+from wbcrepro.evaluation import Evaluator, final_evaluation
+from wbcrepro.fileio import read_json, write_json  # noqa: F401  (read_json: re-exported)
+from wbcrepro.gate import learning_gate
 from wbcrepro.metrics import classification_report
 from wbcrepro.models import build_model, count_parameters, implementation_of, to_device
+from wbcrepro.run_io import (  # noqa: F401  (load_checkpoint, EPOCH_FIELDS: re-exported)
+    EPOCH_FIELDS,
+    load_checkpoint,
+    prepare_run_folder,
+    save_best,
+    save_checkpoint,
+    write_history,
+)
 from wbcrepro.runfolder import (  # noqa: F401  (re-exported: callers import them from here)
     BEST,
     CHECKPOINT,
@@ -52,48 +61,8 @@ from wbcrepro.runfolder import (  # noqa: F401  (re-exported: callers import the
     SPLIT,
     RunFolderError,
 )
-from wbcrepro.transforms import build_eval_transform, build_train_transform
-
-EPOCH_FIELDS = (
-    "epoch",
-    "lr",
-    "train_loss",
-    "train_accuracy",
-    "val_loss",
-    "val_accuracy",
-    "val_balanced_accuracy",
-    "val_macro_f1",
-    "epoch_seconds",
-    "train_images_per_s",
-)
-
-
-# --- run files --------------------------------------------------------------------------------
-def write_history(path: Path, history: list[dict[str, float]]) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=EPOCH_FIELDS)
-            writer.writeheader()
-            writer.writerows(history)
-
-    atomic_write(path, write)
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint written by :func:`fit`; a missing or unreadable file raises naming it."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.is_file():
-        raise RunFolderError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise RunFolderError(f"cannot read checkpoint {path}: {err}") from err
+from wbcrepro.selection import BestEpoch, selection_policy, selection_record
+from wbcrepro.transforms import build_eval_transform, build_train_transform, resolve_eval_geometry
 
 
 # --- building blocks ------------------------------------------------------------------------------
@@ -120,55 +89,6 @@ def epoch_generator(cfg: TrainConfig, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
 
 
-@dataclass
-class Run:
-    """Everything :func:`fit` assembles for a run (handy in notebooks for further analysis)."""
-
-    cfg: TrainConfig
-    folder: Path
-    data: SplitData
-    model: nn.Module
-    device: torch.device
-
-
-def _check_resumable(folder: Path, cfg: TrainConfig) -> None:
-    saved = read_json(folder / PARAMS)
-    mine = cfg.to_flat()
-    differ = {k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k)}
-    if differ:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {mine.get(k)!r}" for k in sorted(differ))
-        raise RunFolderError(f"cannot resume {folder}: parameters differ ({details})")
-
-
-def prepare_run_folder(cfg: TrainConfig, folder: Path, resume: bool) -> bool:
-    """Create or check the run folder; returns True when a checkpoint is to be resumed."""
-    has_checkpoint = (folder / CHECKPOINT).is_file()
-    if resume and has_checkpoint:
-        _check_resumable(folder, cfg)
-        return True
-    if (folder / PARAMS).exists() and not resume:
-        raise RunFolderError(
-            f"run folder {folder} already holds a run; pass resume (--resume) to continue it "
-            "or choose another output folder"
-        )
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / PARAMS, cfg.to_flat())
-    return False
-
-
-def _save_predictions(path: Path, paths: list[str], result: dict, class_names) -> None:
-    table = pd.DataFrame(
-        {
-            "path": paths,
-            "label": [class_names[i] for i in result["targets"]],
-            "predicted": [class_names[i] for i in result["predictions"]],
-        }
-    )
-    for i, name in enumerate(class_names):
-        table[f"p_{name}"] = result["probabilities"][:, i].round(6)
-    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
-
-
 def fit(
     cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True
 ) -> dict[str, Any]:
@@ -185,6 +105,7 @@ def fit(
         "status": "running",
         "params": cfg.to_flat(),
         "environment": collect_environment(device),
+        "training_code_hash": training_code_hash(),
         "error": None,
     }
     write_json(folder / RESULTS, results)
@@ -206,19 +127,21 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
         data.manifest.to_csv(folder / SPLIT, index=False)
     if data.excluded is not None and not resuming:
         data.excluded.to_csv(folder / EXCLUDED, index=False)
+    eval_transform = build_eval_transform(cfg)
     train_set = make_table(data, "train", build_train_transform(cfg), cfg, progress)
-    val_set = make_table(data, "val", build_eval_transform(cfg), cfg, progress)
-    test_set = make_table(data, "test", build_eval_transform(cfg), cfg, progress)
+    val_set = make_table(data, "val", eval_transform, cfg, progress)
+    test_set = make_table(data, "test", eval_transform, cfg, progress)
     skipped = [row for table in (train_set, val_set, test_set) for row in table.skipped]
     pd.DataFrame(skipped, columns=["path", "error"]).to_csv(folder / SKIPPED, index=False)
 
     # num_classes=0 means "the dataset's": the network gets the resolved count.
     cfg = cfg.replace(num_classes=len(data.class_names)) if not cfg.num_classes else cfg
     model = build_model(cfg)
-    implementation = implementation_of(cfg.arch, cfg.impl)
+    if effective_bn_mode(cfg) == "momentum":
+        set_bn_momentum(model, cfg.bn_momentum)
     results["model"] = {
         "arch": cfg.arch,
-        "implementation": implementation,
+        "implementation": implementation_of(cfg.arch, cfg.impl),
         "parameters": count_parameters(model),
         "trainable_parameters": count_parameters(model, trainable_only=True),
     }
@@ -229,15 +152,23 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
         "notes": list(data.notes),
         "excluded_by_loader": 0 if data.excluded is None else len(data.excluded),
         "skipped_unreadable": len(skipped),
+        "val_source_disjoint": data.val_source_disjoint,
         "counts": {
             split: data.class_counts().get(split, pd.Series(dtype=int)).to_dict()
             for split in ("train", "val", "test")
         },
     }
+    results["eval_geometry"] = resolve_eval_geometry(cfg)
+    results["batchnorm"] = describe_bn(cfg)
     model = to_device(model, device, cfg.channels_last)
     optimizer = make_optimizer(cfg, model)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     amp = autocast_dtype(device, cfg.precision)
+    train_eval = train_set.with_transform(eval_transform)
+    evaluator = Evaluator(cfg, model, device, criterion, train_eval, data.class_names)
+    metric, no_selection_reason = selection_policy(
+        cfg, len(val_set) > 0, data.val_source_disjoint, data.name
+    )
 
     history: list[dict[str, float]] = []
     start_epoch = 1
@@ -247,10 +178,12 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
         optimizer.load_state_dict(state["optimizer"])
         history = state["history"]
         start_epoch = state["epoch"] + 1
+    best = BestEpoch.replay(metric, history) if metric else None
+    if resuming and best is not None:
+        _check_best_file(folder, best, state, cfg, data.class_names)
     results["resumed_from_epoch"] = start_epoch - 1 if resuming else None
     write_json(folder / RESULTS, results)
 
-    val_loader = make_loader(val_set, cfg, train=False)
     for epoch in range(start_epoch, cfg.epochs + 1):
         tic = time.perf_counter()
         seed_everything(cfg.seed * 100_003 + epoch, cfg.deterministic)
@@ -260,40 +193,30 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
         train = train_one_epoch(
             model, loader, optimizer, criterion, device, epoch, cfg.channels_last, amp, progress
         )
-        val = (
-            evaluate(
-                model,
-                val_loader,
-                criterion,
-                device,
-                cfg.channels_last,
-                amp,
-                desc=f"epoch {epoch} val",
-            )
-            if len(val_set)
-            else None
-        )
-        val_report = (
-            classification_report(
+        val_report = None
+        if len(val_set):
+            evaluator.calibrate()
+            val = evaluator.evaluate(val_set, desc=f"epoch {epoch} val")
+            val_report = classification_report(
                 val["targets"], val["predictions"], data.class_names, with_intervals=False
             )
-            if val
-            else None
-        )
+            val_report["loss"] = val["loss"]
         history.append(
             {
                 "epoch": epoch,
                 "lr": lr,
                 "train_loss": train["loss"],
                 "train_accuracy": train["accuracy"],
-                "val_loss": val["loss"] if val else None,
-                "val_accuracy": val["accuracy"] if val else None,
+                "val_loss": val_report["loss"] if val_report else None,
+                "val_accuracy": val_report["accuracy"] if val_report else None,
                 "val_balanced_accuracy": val_report["balanced_accuracy"] if val_report else None,
                 "val_macro_f1": val_report["macro_f1"] if val_report else None,
                 "epoch_seconds": time.perf_counter() - tic,
                 "train_images_per_s": train["images_per_s"],
             }
         )
+        # The checkpoint first, best.pt second: a kill in between is repaired on resume from the
+        # checkpoint, which holds the same weights (see _check_best_file).
         save_checkpoint(
             folder / CHECKPOINT,
             {
@@ -305,44 +228,62 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
                 "class_names": list(data.class_names),
             },
         )
+        improved = best is not None and best.update(history[-1])
+        if improved:
+            save_best(
+                folder / BEST,
+                model.state_dict(),
+                epoch,
+                best.metric,
+                best.value,
+                cfg,
+                data.class_names,
+            )
         write_history(folder / METRICS, history)
         if progress:
-            print(_epoch_line(history[-1], cfg.epochs), flush=True)
+            print(_epoch_line(history[-1], cfg.epochs, improved), flush=True)
 
-    final: dict[str, Any] = {}
-    for split, table in (("val", val_set), ("test", test_set)):
-        if not len(table):
-            continue
-        result = evaluate(
-            model,
-            make_loader(table, cfg, train=False),
-            criterion,
-            device,
-            cfg.channels_last,
-            amp,
-            progress=progress,
-            desc=f"final {split}",
-        )
-        final[split] = classification_report(
-            result["targets"], result["predictions"], data.class_names, seed=cfg.seed
-        )
-        final[split]["loss"] = result["loss"]
-        _save_predictions(
-            folder / f"predictions_{split}.csv", table.paths, result, data.class_names
-        )
+    selection = selection_record(metric, no_selection_reason, best, cfg.epochs)
+    final = final_evaluation(
+        evaluator, folder, selection["selected_epoch"], cfg.epochs, val_set, test_set, progress
+    )
+    baselines = compute_baselines(cfg, train_eval, test_set, data.class_names, device)
     results.update(
         status="complete",
         epochs_completed=cfg.epochs,
         train_seconds=sum(row["epoch_seconds"] for row in history),
+        selection=selection,
         final=final,
+        baselines=baselines,
+        gate=learning_gate(final.get("test")),
     )
     write_json(folder / RESULTS, results)
     return results
 
 
-def _epoch_line(row: dict[str, float], epochs: int) -> str:
+def _check_best_file(folder: Path, best: BestEpoch, state: dict, cfg, class_names) -> None:
+    """On resume, best.pt must hold the best epoch of the replayed history. A run killed between
+    writing the checkpoint and best.pt of the same epoch is repaired from the checkpoint."""
+    if best.epoch is None:
+        return
+    saved = load_checkpoint(folder / BEST)["epoch"] if (folder / BEST).is_file() else None
+    if saved == best.epoch:
+        return
+    if best.epoch == state["epoch"]:
+        save_best(
+            folder / BEST, state["model"], best.epoch, best.metric, best.value, cfg, class_names
+        )
+        return
+    raise RunFolderError(
+        f"cannot resume {folder}: {BEST} holds epoch {saved}, but the history's best "
+        f"validation {best.metric} is epoch {best.epoch}"
+    )
+
+
+def _epoch_line(row: dict[str, float], epochs: int, improved: bool = False) -> str:
     val = (
         f" val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f}"
+        f"{' (best)' if improved else ''}"
         if row["val_loss"] is not None
         else ""
     )

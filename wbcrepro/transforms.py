@@ -58,36 +58,62 @@ def paper_train_transform(
     return v2.Compose(steps + _to_normalised_tensor(stats))
 
 
+def _eval_geometry_steps(img_size: int, pre_crop_size: int, geometry: str) -> list[v2.Transform]:
+    if geometry == "squash":
+        resize = v2.Resize((pre_crop_size, pre_crop_size), antialias=True)
+    elif geometry == "shorter_side":
+        resize = v2.Resize(pre_crop_size, antialias=True)
+    else:
+        raise ValueError(f"eval geometry {geometry!r} is not 'shorter_side' or 'squash'")
+    return [resize, v2.CenterCrop(img_size)]
+
+
 def eval_transform(
-    img_size: int = 224, pre_crop_size: int = 256, stats: Stats = (IMAGENET_MEAN, IMAGENET_STD)
+    img_size: int = 224,
+    pre_crop_size: int = 256,
+    stats: Stats = (IMAGENET_MEAN, IMAGENET_STD),
+    geometry: str = "shorter_side",
 ) -> v2.Compose:
-    """Evaluation pipeline: Resize(shorter side to 256) -> CenterCrop(224) -> normalise.
+    """Evaluation pipeline: Resize -> CenterCrop(224) -> normalise.
 
     The paper gives no evaluation transform. We read it as the deterministic counterpart of the
     training geometry (the torchvision reference convention 256 -> 224): same scale as the training
-    crop at its mean, no rotation, flip or colour change.
+    crop at its mean, no rotation, flip or colour change. ``geometry`` picks the Resize:
+    ``shorter_side`` scales the shorter side to ``pre_crop_size`` (the reference convention; on a
+    4:3 frame the CenterCrop then keeps 66 % of the width), ``squash`` scales the whole frame to a
+    ``pre_crop_size`` square, which is what the training RandomResizedCrop (aspect ratios 3/4 to
+    4/3) does to a whole 4:3 frame: nothing of the frame is cut but the CenterCrop's border.
     """
     return v2.Compose(
-        [
-            v2.Resize(pre_crop_size, antialias=True),
-            v2.CenterCrop(img_size),
-            *_to_normalised_tensor(stats),
-        ]
+        [*_eval_geometry_steps(img_size, pre_crop_size, geometry), *_to_normalised_tensor(stats)]
     )
 
 
 def color_only_transform(
-    img_size: int, pre_crop_size: int, brightness: float, stats: Stats
+    img_size: int,
+    pre_crop_size: int,
+    brightness: float,
+    stats: Stats,
+    geometry: str = "shorter_side",
 ) -> v2.Compose:
     """Ablation: the evaluation geometry plus the paper's ColorJitter only."""
     return v2.Compose(
         [
-            v2.Resize(pre_crop_size, antialias=True),
-            v2.CenterCrop(img_size),
+            *_eval_geometry_steps(img_size, pre_crop_size, geometry),
             v2.ColorJitter(brightness=brightness),
             *_to_normalised_tensor(stats),
         ]
     )
+
+
+def resolve_eval_geometry(cfg: TrainConfig) -> str:
+    """``cfg.eval_geometry`` with ``auto`` resolved: ``squash`` for datasets whose images are
+    whole-smear frames (the dataset spec's ``whole_frames``), else ``shorter_side``."""
+    if cfg.eval_geometry != "auto":
+        return cfg.eval_geometry
+    from wbcrepro.datasets import get_dataset  # late: the registry imports the loaders
+
+    return "squash" if get_dataset(cfg.dataset).whole_frames else "shorter_side"
 
 
 def build_train_transform(cfg: TrainConfig) -> v2.Compose:
@@ -95,13 +121,15 @@ def build_train_transform(cfg: TrainConfig) -> v2.Compose:
 
     ``paper``: the full pipeline; ``geometric``: the paper's without ColorJitter; ``color``: only
     ColorJitter; ``none``: the evaluation pipeline. ``cfg.brightness`` sets the jitter strength
-    (the paper's 1.0 or a milder value).
+    (the paper's 1.0 or a milder value). ``none`` and ``color`` use the evaluation geometry.
     """
     pre, stats = cfg.resolved_pre_crop_size, input_stats(cfg.arch)
     if cfg.augment == "none":
-        return eval_transform(cfg.img_size, pre, stats)
+        return eval_transform(cfg.img_size, pre, stats, resolve_eval_geometry(cfg))
     if cfg.augment == "color":
-        return color_only_transform(cfg.img_size, pre, cfg.brightness, stats)
+        return color_only_transform(
+            cfg.img_size, pre, cfg.brightness, stats, resolve_eval_geometry(cfg)
+        )
     return paper_train_transform(
         img_size=cfg.img_size,
         pre_crop_size=pre,
@@ -115,5 +143,7 @@ def build_train_transform(cfg: TrainConfig) -> v2.Compose:
 
 
 def build_eval_transform(cfg: TrainConfig) -> v2.Compose:
-    """The evaluation pipeline for ``cfg``'s input size."""
-    return eval_transform(cfg.img_size, cfg.resolved_pre_crop_size, input_stats(cfg.arch))
+    """The evaluation pipeline for ``cfg``'s input size and (resolved) evaluation geometry."""
+    return eval_transform(
+        cfg.img_size, cfg.resolved_pre_crop_size, input_stats(cfg.arch), resolve_eval_geometry(cfg)
+    )

@@ -82,6 +82,7 @@ COMMON = dict(
     "paultimothymooney/blood-cells (dataset2-master)",
     folder=str(IMAGES),
     downloads=BCCD_DOWNLOADS[1:],
+    whole_frames=True,
 )
 
 register(
@@ -91,6 +92,7 @@ register(
         description="4 classes; ~12,400 augmented copies of ~352 BCCD smears (whole smears resized "
         "to 320x240); published TRAIN/TEST are source-disjoint.",
         official_split="TRAIN -> train, TEST -> test (source-disjoint as published)",
+        groups_are_sources=False,
         **COMMON,
     )
 )

@@ -86,6 +86,14 @@ class DatasetSpec:
     """How the publisher splits it, if at all (used instead of a random split)."""
     required: tuple[str, ...] = ()
     """Further paths (relative to the data root) that must exist besides ``folder``."""
+    whole_frames: bool = False
+    """The images are whole-smear frames (Kaggle's 320x240) with the cell anywhere in them, not
+    cell-centred crops: ``eval_geometry=auto`` then squashes the whole frame, as the training
+    crop does, instead of centre-cropping away a third of its width (and often the cell)."""
+    groups_are_sources: bool = True
+    """Whether the manifest's ``group`` names a real source (smear, patient). False where file
+    names carry no source id (Kaggle: every augmented copy of a smear is its own group): a
+    validation set carved from training then shares sources with it and must not select models."""
     options: tuple[str, ...] = ()
     """The :class:`TrainConfig` fields the loader reads, passed to it as keyword arguments: what a
     dataset depends on is declared here instead of hidden in a whole config object."""
