@@ -38,3 +38,11 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny() -> dict:
     return dict(TINY)
+
+
+def local_paths(paths) -> list[str]:
+    """Paths of a run's split.csv / predictions_*.csv (``$DATA/...``, ``$CACHE/...``) as files on
+    this machine."""
+    from wbcrepro.paths import cache_root, data_root, resolve_portable
+
+    return [resolve_portable(str(p), data_root(), cache_root()) for p in paths]

@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.conftest import local_paths
 from wbcrepro.config import ConfigError, TrainConfig
 from wbcrepro.data import load_split_data
 from wbcrepro.datasets import REGISTRY, DatasetSpec, Loaded, get_dataset
@@ -194,7 +195,9 @@ def _test_probabilities(checkpoint: Path) -> np.ndarray:
 
     cfg, _, model, device = load_trained(checkpoint)
     folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    data = load_split_data(cfg, pd.read_csv(folder / "split.csv"))
+    split = pd.read_csv(folder / "split.csv")
+    split["path"] = local_paths(split["path"])
+    data = load_split_data(cfg, split)
     table = make_table(data, "test", build_eval_transform(cfg), cfg)
     loader = make_loader(table, cfg, train=False)
     return evaluate(model, loader, None, device, cfg.channels_last)["probabilities"]

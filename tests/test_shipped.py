@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import REPO, TINY
+from tests.conftest import REPO, TINY, local_paths
 from tests.runfixtures import CODE_HASH, TEST_REPORT, cell_image, make_run_folder
 from wbcrepro import shipped
 from wbcrepro.classes import PAPER_CLASSES
@@ -229,7 +229,7 @@ def test_export_of_a_trained_run_reproduces_its_test_predictions(tiny, tmp_path)
     meta = export_model(folder, tmp_path / "m.pt")
     assert meta["source"]["model_file"] in ("best.pt", "checkpoint.pt")
     expected = pd.read_csv(folder / "predictions_test.csv")
-    result = predict_images(load_shipped(tmp_path / "m.pt", "cpu"), expected["path"].tolist())
+    result = predict_images(load_shipped(tmp_path / "m.pt", "cpu"), local_paths(expected["path"]))
     assert result.skipped.empty
     np.testing.assert_allclose(
         result.table.filter(like="p_").to_numpy(),

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.conftest import local_paths
 from wbcrepro.codehash import training_code_hash
 from wbcrepro.config import TrainConfig
 from wbcrepro.engine import NonFiniteLossError
@@ -170,7 +171,9 @@ def test_cli_evaluate_and_predict_a_checkpoint(three_epochs, tmp_path) -> None:
     assert "accuracy" in proc.stdout and "macro-F1" in proc.stdout
 
     split = pd.read_csv(folder / "split.csv")
-    images = split[split["split"] == "test"]["path"].tolist()[:3]
+    recorded = split[split["split"] == "test"]["path"].tolist()[:3]
+    assert all(p.startswith("$CACHE/") for p in recorded)  # portable: no absolute path
+    images = local_paths(recorded)
     csv_path = tmp_path / "pred.csv"
     cli("predict", *images, "--checkpoint", str(folder), "--csv", str(csv_path))  # selected model
     table = pd.read_csv(csv_path)
@@ -180,7 +183,7 @@ def test_cli_evaluate_and_predict_a_checkpoint(three_epochs, tmp_path) -> None:
     assert ((probs.sum(axis=1) - 1).abs() < 1e-4).all()
     expected = pd.read_csv(folder / "predictions_test.csv").set_index("path")
     assert table.set_index("path")["predicted"].to_dict() == {
-        p: expected.loc[p, "predicted"] for p in images}
+        local: expected.loc[p, "predicted"] for p, local in zip(recorded, images, strict=True)}
 
 
 def run_main(capsys, *args: str) -> tuple[int, str, str]:

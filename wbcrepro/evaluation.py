@@ -106,5 +106,7 @@ def final_evaluation(
             if split == "test" and selected_epoch == last_epoch
             else evaluator.report(result)
         )
-        save_predictions(folder, split, table.paths, result, evaluator.class_names)
+        save_predictions(
+            folder, split, table.paths, result, evaluator.class_names, evaluator.cfg.data_root
+        )
     return final

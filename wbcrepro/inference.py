@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 from wbcrepro.config import TrainConfig
@@ -13,7 +12,8 @@ from wbcrepro.data import load_split_data, make_loader, make_table
 from wbcrepro.engine import autocast_dtype, evaluate, pick_device
 from wbcrepro.metrics import classification_report
 from wbcrepro.models import build_network, to_device
-from wbcrepro.run_io import load_checkpoint, selected_model_file
+from wbcrepro.paths import cache_root, data_root
+from wbcrepro.run_io import load_checkpoint, read_split, selected_model_file
 from wbcrepro.runfolder import SPLIT
 from wbcrepro.transforms import build_eval_transform
 
@@ -40,7 +40,8 @@ def evaluate_checkpoint(
     """
     cfg, class_names, model, device = load_trained(checkpoint, overrides)
     folder = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
-    manifest = pd.read_csv(folder / SPLIT) if (folder / SPLIT).is_file() else None
+    roots = (data_root(cfg.data_root), cache_root())
+    manifest = read_split(folder / SPLIT, *roots) if (folder / SPLIT).is_file() else None
     data = load_split_data(cfg, manifest)
     table = make_table(data, split, build_eval_transform(cfg), cfg)
     if not len(table):

@@ -28,3 +28,27 @@ def cache_root() -> Path:
         return Path(os.environ[CACHE_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "wbcrepro"
+
+
+DATA_PREFIX, CACHE_PREFIX = "$DATA/", "$CACHE/"
+
+
+def portable_path(path: str | os.PathLike, data: Path, cache: Path) -> str:
+    """``path`` as a run file records it: ``$DATA/<relative>`` under the data root, ``$CACHE/...``
+    under the cache root (BCCD crops), else unchanged. Run folders are committed and read on other
+    machines: they must not carry this machine's absolute paths."""
+    resolved = Path(path).expanduser().resolve()
+    for prefix, root in ((DATA_PREFIX, data), (CACHE_PREFIX, cache)):
+        try:
+            return prefix + resolved.relative_to(root.expanduser().resolve()).as_posix()
+        except ValueError:
+            continue
+    return str(path)
+
+
+def resolve_portable(text: str, data: Path, cache: Path) -> str:
+    """The inverse of :func:`portable_path` on this machine's roots."""
+    for prefix, root in ((DATA_PREFIX, data), (CACHE_PREFIX, cache)):
+        if text.startswith(prefix):
+            return str(root.expanduser() / text[len(prefix) :])
+    return text

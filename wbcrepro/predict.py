@@ -8,6 +8,7 @@ are skipped and returned with their error, for the caller to list (and to fail t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from wbcrepro.data import CACHE_UPSCALE
 from wbcrepro.fileio import atomic_write
-from wbcrepro.images import IMAGE_SUFFIXES, ImageReadError, read_image
+from wbcrepro.images import IMAGE_SUFFIXES, ImageReadError, decode_resized
 from wbcrepro.shipped import Predictor
 
 SKIPPED_COLUMNS = ["path", "error"]
@@ -63,19 +65,30 @@ def collect_images(inputs: Sequence[str | Path], extensions: Sequence[str]) -> l
     return list(dict.fromkeys(found))
 
 
+def decode_side(metadata: dict) -> int | None:
+    """The shorter side the source run decoded its images to before the transform (its image
+    cache; see :func:`wbcrepro.data.cache_side`), or None when it read them at full size.
+    Decoding the same way makes a prediction here equal the run's own for the same file."""
+    params = (metadata.get("source") or {}).get("params") or {}
+    if not params.get("cache_images", True) or not metadata.get("pre_crop_size"):
+        return None
+    return math.ceil(metadata["pre_crop_size"] * CACHE_UPSCALE)
+
+
 class _Files(Dataset):
     """Image files -> (index, tensor or None, error or None): a bad file is data, not a crash."""
 
-    def __init__(self, paths: Sequence[Path], transform) -> None:
+    def __init__(self, paths: Sequence[Path], transform, side: int | None = None) -> None:
         self.paths = list(paths)
         self.transform = transform
+        self.side = side
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int):
         try:
-            return index, self.transform(read_image(self.paths[index])), None
+            return index, self.transform(decode_resized(self.paths[index], self.side)), None
         except ImageReadError as err:
             return index, None, str(err)
 
@@ -110,7 +123,7 @@ def predict_images(
     model, class_names = predictor.model, predictor.class_names
     device = next(model.parameters()).device
     loader = DataLoader(
-        _Files(paths, predictor.transform),
+        _Files(paths, predictor.transform, decode_side(predictor.metadata)),
         batch_size=batch_size,
         num_workers=num_workers,
         collate_fn=_collate,

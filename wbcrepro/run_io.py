@@ -18,6 +18,7 @@ import torch
 
 from wbcrepro.config import TrainConfig
 from wbcrepro.fileio import atomic_write, read_json, write_json
+from wbcrepro.paths import cache_root, data_root, portable_path, resolve_portable
 from wbcrepro.runfolder import BEST, CHECKPOINT, PARAMS, RunFolderError, predictions_file
 
 EPOCH_FIELDS = (
@@ -126,12 +127,19 @@ def prepare_run_folder(cfg: TrainConfig, folder: Path, resume: bool) -> bool:
 
 
 def save_predictions(
-    folder: Path, split: str, paths: list[str], result: dict, class_names: Sequence[str]
+    folder: Path,
+    split: str,
+    paths: list[str],
+    result: dict,
+    class_names: Sequence[str],
+    data_root_param: str = "",
 ) -> None:
-    """predictions_<split>.csv: path, label, predicted class and every class probability."""
+    """predictions_<split>.csv: path (portable, as in split.csv), label, predicted class and
+    every class probability."""
+    roots = (data_root(data_root_param), cache_root())
     table = pd.DataFrame(
         {
-            "path": paths,
+            "path": [portable_path(p, *roots) for p in paths],
             "label": [class_names[i] for i in result["targets"]],
             "predicted": [class_names[i] for i in result["predictions"]],
         }
@@ -139,3 +147,18 @@ def save_predictions(
     for i, name in enumerate(class_names):
         table[f"p_{name}"] = result["probabilities"][:, i].round(6)
     atomic_write(folder / predictions_file(split), lambda tmp: table.to_csv(tmp, index=False))
+
+
+def write_split(path: Path, manifest: pd.DataFrame, data: Path, cache: Path) -> None:
+    """split.csv with portable paths (``$DATA/...``, ``$CACHE/...``; see
+    :func:`wbcrepro.paths.portable_path`): run folders are committed and read elsewhere."""
+    table = manifest.copy()
+    table["path"] = [portable_path(p, data, cache) for p in table["path"]]
+    atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
+
+
+def read_split(path: Path, data: Path, cache: Path) -> pd.DataFrame:
+    """split.csv with its paths resolved on this machine (a resumed run reuses its split)."""
+    table = pd.read_csv(path)
+    table["path"] = [resolve_portable(str(p), data, cache) for p in table["path"]]
+    return table

@@ -42,13 +42,16 @@ from wbcrepro.fileio import read_json, write_json  # noqa: F401  (read_json: re-
 from wbcrepro.gate import learning_gate
 from wbcrepro.metrics import classification_report
 from wbcrepro.models import build_model, count_parameters, implementation_of, to_device
+from wbcrepro.paths import cache_root, data_root
 from wbcrepro.run_io import (  # noqa: F401  (load_checkpoint, EPOCH_FIELDS: re-exported)
     EPOCH_FIELDS,
     load_checkpoint,
     prepare_run_folder,
+    read_split,
     save_best,
     save_checkpoint,
     write_history,
+    write_split,
 )
 from wbcrepro.runfolder import (  # noqa: F401  (re-exported: callers import them from here)
     BEST,
@@ -121,10 +124,11 @@ def fit(
 
 def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
     seed_everything(cfg.seed, cfg.deterministic)
-    manifest = pd.read_csv(folder / SPLIT) if resuming else None
+    roots = (data_root(cfg.data_root), cache_root())
+    manifest = read_split(folder / SPLIT, *roots) if resuming else None
     data = load_split_data(cfg, manifest)
     if not resuming:
-        data.manifest.to_csv(folder / SPLIT, index=False)
+        write_split(folder / SPLIT, data.manifest, *roots)
     if data.excluded is not None and not resuming:
         data.excluded.to_csv(folder / EXCLUDED, index=False)
     eval_transform = build_eval_transform(cfg)

@@ -303,8 +303,14 @@ def load_run_predictor(path: str | Path, device: str = "auto") -> Predictor:
     """A :class:`Predictor` from a run folder's selected model (or a checkpoint file)."""
     run = read_run_model(path)
     metadata = {
-        "source": {"run_id": run.run_id, "model_file": str(run.model_file), "epoch": run.epoch},
+        "source": {
+            "run_id": run.run_id,
+            "model_file": str(run.model_file),
+            "epoch": run.epoch,
+            "params": run.cfg.to_flat(),
+        },
         "class_names": list(run.class_names),
+        "pre_crop_size": run.cfg.resolved_pre_crop_size,
     }
     return Predictor(
         run.build(pick_device(device)), run.class_names, build_eval_transform(run.cfg), metadata
