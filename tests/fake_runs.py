@@ -60,9 +60,11 @@ def write_run(
     code_hash: str | None = "today",
     notebook: bool = False,
     learned: bool = True,
+    selection: dict[str, Any] | None = None,
 ) -> Path:
     """A run folder ``root/run_id``; ``code_hash="today"`` records today's training-code hash,
-    ``None`` records none. ``notebook`` places its executed notebook beside it (for links)."""
+    ``None`` records none. ``notebook`` places its executed notebook beside it (for links).
+    ``selection`` is recorded as results.json's ``selection`` (metric, selected_epoch, reason)."""
     cfg = TrainConfig.from_flat({**TINY, "epochs": epochs, **(params or {})})
     classes = list(PAPER_CLASSES)
     folder = root / run_id
@@ -101,6 +103,8 @@ def write_run(
             final=final,
             gate={"learned": learned, "reasons": [] if learned else ["not above chance"]},
         )
+    if selection is not None:
+        results["selection"] = selection
     write_json(folder / RESULTS, results)
     history = pd.DataFrame(
         {

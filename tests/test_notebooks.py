@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from tests.conftest import REPO
-from wbcrepro import crossdomain, experiment, paper, report, shipped
+from wbcrepro import crossdomain, experiment, explain, paper, report, shipped
 from wbcrepro.config import TrainConfig
 from wbcrepro.datasets import REGISTRY
 
@@ -32,7 +32,8 @@ SPECIFIC_PARAMS = {
     "model_card": {"source_run", "crossdomain_runs", "model_path"},
 }
 IMPORTS = {
-    "experiment": "from wbcrepro import experiment, report",  # the one notebook that trains
+    # the one notebook that trains (and explains the trained model: Grad-CAM)
+    "experiment": "from wbcrepro import experiment, explain, report",
     "crossdomain": "from wbcrepro import crossdomain, report",  # evaluates a trained model
     "model_card": "from wbcrepro import report, shipped",  # exports the selected model
 }
@@ -82,7 +83,8 @@ def test_parameters_cell_holds_flat_literals(name):
 def test_experiment_parameters_are_every_config_field_with_its_default():
     params = _parameters(_read("experiment"))
     defaults = TrainConfig().to_flat()
-    assert set(params) == {f.name for f in fields(TrainConfig)} | {"profile", "run_id", "runs_root"}
+    assert set(params) == {f.name for f in fields(TrainConfig)} | set(experiment.NON_CONFIG)
+    assert params["gradcam_per_class"] == 0  # Grad-CAM is off unless a profile asks for it
     for key, value in defaults.items():
         assert params[key] == value and type(params[key]) is type(value), key
     assert experiment.config_from_parameters(params) == TrainConfig()  # strict, and it passes
@@ -133,11 +135,12 @@ def test_notebooks_name_only_existing_functions():
     for name in NAMES:
         for cell in _read(name).cells:
             if cell.cell_type == "code":
-                pattern = r"\b(report|experiment|crossdomain|shipped)\.(\w+)(?=[.(])"
+                pattern = r"\b(report|experiment|explain|crossdomain|shipped)\.(\w+)(?=[.(])"
                 for module, attr in re.findall(pattern, cell.source):
                     owner = {
                         "report": report,
                         "experiment": experiment,
+                        "explain": explain,
                         "crossdomain": crossdomain,
                         "shipped": shipped,
                     }[module]
@@ -156,6 +159,17 @@ def test_the_experiment_notebook_trains_in_its_own_step_before_reading_the_run()
     assert reading > training + 1
     code = [c.source for c in cells if c.cell_type == "code"]
     assert sum("fit_or_load" in s for s in code) == 1
+
+
+def test_the_experiment_notebook_explains_the_model_in_its_own_step_after_training():
+    """Grad-CAM is computed (or found current) right after training, by one explicit call; the
+    page only shows what it wrote."""
+    code = [c.source for c in _read("experiment").cells if c.cell_type == "code"]
+    fit = code.index("folder = experiment.fit_or_load(cfg, runs_root, run_id)")
+    assert code[fit + 1] == "gradcam = explain.gradcam_panel(folder, per_class=gradcam_per_class)"
+    assert sum("explain." in s for s in code) == 1
+    shown = code.index("report.show_gradcam(run, gradcam_per_class)")
+    assert shown > code.index("report.plot_examples(run, per_class=3)") > fit
 
 
 # --- paper.py -------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""wbcrepro.report on hand-made run folders: records, headers, tables, plots, ledger, data page.
+"""wbcrepro.report on hand-made run folders: records, headers, tables, plots, ledger, data page
+(the experiment page's single-run pictures: ``test_figures.py``).
 
 The run folders are written by :mod:`tests.fake_runs` the way ``runs.fit`` writes them (the smoke
 profile test renders the same pages from records of real training). Plots are checked for what
@@ -27,7 +28,9 @@ TRAINING_MODULES = ("wbcrepro.runs", "wbcrepro.engine", "wbcrepro.models", "wbcr
 def test_importing_report_loads_no_training_code_and_no_torch():
     code = (
         "import sys, wbcrepro.report, wbcrepro.verdicts; "
-        f"print([m for m in {(*TRAINING_MODULES, 'torch', 'torchvision')!r} if m in sys.modules])"
+        "print([m for m in "
+        f"{(*TRAINING_MODULES, 'wbcrepro.explain', 'torch', 'torchvision', 'pytorch_grad_cam')!r}"
+        " if m in sys.modules])"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
@@ -187,17 +190,6 @@ def test_plot_curves_overlay_draws_every_run(runs_root):
     assert {"s0 (seed=0)", "s1 (seed=1)", "broken (seed=0)"} <= legend
     empty = report.plot_curves_overlay([report.load_run(runs_root, "gone")])
     assert [t.get_text() for t in empty.axes[0].texts] == ["no finished epoch"]
-
-
-def test_plot_confusion_annotates_the_counts(runs_root):
-    rec = report.load_run(runs_root, "s0")
-    fig = report.plot_confusion(rec)
-    ax = fig.axes[0]
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted", "true")
-    assert [t.get_text() for t in ax.get_xticklabels()] == list(PAPER_CLASSES)
-    matrix = np.array(rec.report("test")["confusion_matrix"])
-    assert [int(t.get_text()) for t in ax.texts] == matrix.ravel().tolist()
-    assert ax.get_title() == "s0: test confusion matrix (SYNTHETIC)"
 
 
 # --- ablations ------------------------------------------------------------------------------------

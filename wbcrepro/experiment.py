@@ -24,8 +24,9 @@ from wbcrepro.config import ConfigError, TrainConfig
 from wbcrepro.fileio import read_json, read_json_or_none
 from wbcrepro.runfolder import CHECKPOINT, PARAMS, RESULTS, RunFolderError
 
-NON_CONFIG = ("profile", "run_id", "runs_root")
-"""The experiment notebook's own parameters: where its run goes, not how it trains."""
+NON_CONFIG = ("profile", "run_id", "runs_root", "gradcam_per_class")
+"""The experiment notebook's own parameters: where its run goes and what the page explains
+(:func:`wbcrepro.explain.gradcam_panel`), not how it trains."""
 IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
 SCALARS = (str, int, float, bool, type(None))
 STALE_SUFFIX = ".stale"

@@ -9,7 +9,8 @@ every page shows the same thing in the same way. One module per page kind:
 ``headers``            the first table of every page, from the environment a run RECORDED
 ``data_page``          one dataset as its loader reads it (no model is trained)
 ``leakage_page``       the leakage audit, read from ``wbcrepro data leakage``'s JSON
-``experiment_page``    one run: curves, metrics, confusion matrix, the paper beside it
+``experiment_page``    one run: status, metrics tables, the paper beside it
+``figures``            one run's pictures: confusion matrix, curves, examples, Grad-CAM panel
 ``ablation_page``      runs that differ in one setting, side by side
 ``table1_page``        the paper's Table 1 (quoted) beside our runs
 ``claims_page``        the claims ledger
@@ -59,10 +60,16 @@ from wbcrepro.report.experiment_page import (
     metrics_table,
     paper_vs_ours,
     per_class_table,
-    plot_confusion,
-    plot_curves,
     plot_curves_overlay,
     run_status,
+)
+from wbcrepro.report.figures import (
+    gradcam_caption,
+    plot_confusion,
+    plot_curves,
+    plot_examples,
+    selected_epoch,
+    show_gradcam,
 )
 from wbcrepro.report.headers import header, header_for_data, header_for_run, header_for_runs
 from wbcrepro.report.leakage_page import leakage_summary
@@ -107,6 +114,7 @@ __all__ = [
     "glue_overview",
     "glue_run",
     "glue_table1",
+    "gradcam_caption",
     "header",
     "header_for_data",
     "header_for_run",
@@ -129,12 +137,15 @@ __all__ = [
     "plot_confusion",
     "plot_curves",
     "plot_curves_overlay",
+    "plot_examples",
     "records_of_evidence",
     "records_of_pairs",
     "run_folder",
     "run_status",
     "sample_grid",
     "seed_summary",
+    "selected_epoch",
+    "show_gradcam",
     "split_ids",
     "table1",
     "table1_details",

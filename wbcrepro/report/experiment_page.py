@@ -1,4 +1,5 @@
-"""The experiment page: one run's record (curves, metrics, confusion matrix, the paper beside it).
+"""The experiment page: one run's record (status, curves of several runs, metrics tables, the
+paper beside it); the single run's pictures are in :mod:`wbcrepro.report.figures`.
 
 Training is not this module's job: the notebook trains (or finds the run complete) in its own
 step, :func:`wbcrepro.experiment.fit_or_load`, and the page then reads the run folder.
@@ -116,29 +117,6 @@ def plot_curves_overlay(records: Sequence[RunRecord], vary: str = ""):
             ax.text(0.5, 0.5, "no finished epoch", ha="center", transform=ax.transAxes)
     if any(r.synthetic for r in records):
         fig.suptitle("SYNTHETIC data", fontsize=10)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
-
-
-def plot_curves(rec: RunRecord):
-    """Loss and accuracy per epoch (train and validation) of one run, the lr switch marked."""
-    return plot_curves_overlay([rec])
-
-
-def plot_confusion(rec: RunRecord, split: str = "test"):
-    """Confusion-matrix heatmap (counts; rows = true class, columns = predicted)."""
-    rep = rec.report(split) or {}
-    names = rep.get("class_names", rec.class_names)
-    counts = rep.get("confusion_matrix") or [[0] * len(names)] * len(names)
-    matrix = pd.DataFrame(counts, index=names, columns=names)
-    n = len(matrix)
-    fig, ax = plt.subplots(figsize=(1.0 * n + 2.5, 0.8 * n + 1.8))
-    sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax, square=True)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    synthetic = " (SYNTHETIC)" if rec.synthetic else ""
-    ax.set_title(f"{rec.run_id}: {split} confusion matrix{synthetic}")
     fig.tight_layout()
     plt.close(fig)
     return fig
