@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from PIL import Image
 
 from wbcrepro.fileio import read_json_or_none
-from wbcrepro.paths import data_root
+from wbcrepro.paths import cache_root, data_root, resolve_portable
 from wbcrepro.report.data_page import eval_view
 from wbcrepro.report.experiment_page import plot_curves_overlay
 from wbcrepro.report.records import RunRecord
@@ -171,10 +171,12 @@ class WebFigure:
 
 # --- example predictions -------------------------------------------------------------------------
 def image_path(path: str, params: dict[str, Any]) -> Path:
-    """A path of ``predictions_<split>.csv``: absolute as written, relative ones under the run's
-    data root (:func:`wbcrepro.paths.data_root`)."""
-    p = Path(path)
-    return p if p.is_absolute() else data_root(params.get("data_root") or None) / p
+    """A path of ``predictions_<split>.csv`` on this machine: ``$DATA/...`` and ``$CACHE/...``
+    under this machine's data and cache roots (:func:`wbcrepro.paths.resolve_portable`), other
+    relative ones under the run's data root, absolute ones as written."""
+    root = data_root(params.get("data_root") or None)
+    p = Path(resolve_portable(str(path), root, cache_root()))
+    return p if p.is_absolute() else root / p
 
 
 def read_predictions(folder: Path, params: dict[str, Any], split: str = "test") -> pd.DataFrame:
