@@ -89,10 +89,6 @@ def output_path(profile: Profile, run_id: str) -> Path:
     return profile.runs_root / f"{run_id}.ipynb"
 
 
-def run_folder(profile: Profile, run_id: str) -> Path:
-    return profile.runs_root / run_id
-
-
 def _same_params(record: dict[str, Any] | None, params: dict[str, Any]) -> bool:
     """Same parameters: the run folder belongs to this run (it may resume or be reloaded)."""
     return bool(record and record.get("parameters") == params)
@@ -325,7 +321,7 @@ def _run_one(
     # Keep the run folder unless the parameters changed (it is then another configuration's
     # output) or the run is forced: the notebook resumes an interrupted run from its checkpoint
     # and retrains only when the training code changed (fit_or_load compares the hashes).
-    folder = run_folder(profile, spec.id)
+    folder = profile.runs_root / spec.id
     if folder.exists() and (force or not _same_params(previous, params)):
         shutil.rmtree(folder)
 
