@@ -205,9 +205,19 @@ def test_ablation_table_and_seed_summary(runs_root):
     runs = report.load_runs(runs_root, "s0,s1,broken")
     table = report.ablation_table(runs, "seed")
     assert list(table.index) == ["s0", "s1", "broken"]
-    assert list(table["seed"]) == [0, 1, 0] and list(table["status"][-1:]) == ["failed"]
+    # Narrow: no per-class column (those are in the recall table).
+    assert list(table.columns) == ["seed", "learned?", "accuracy [95% CI]", "macro-F1 [95% CI]"]
+    assert list(table["seed"]) == [0, 1, 0]
+    assert list(table["learned?"]) == ["yes", "yes", "run failed"]
     assert table.loc["s1", "accuracy [95% CI]"].startswith("90.00% [")
-    assert table.loc["s0", "recall band_neutrophil"] != ""
+    assert table.loc["broken", "accuracy [95% CI]"] == ""
+    by_lr = report.ablation_table(runs, "lr_switch_epoch")
+    assert list(by_lr.columns[:3]) == ["lr_switch_epoch", "seed", "learned?"]
+    recall = report.ablation_recall_table(runs)
+    assert list(recall.index) == ["s0", "s1"]  # complete runs only
+    assert list(recall.columns[:2]) == ["test images", "balanced accuracy"]
+    assert list(recall.columns[2:]) == [c.replace("_", " ") for c in PAPER_CLASSES]
+    assert recall.loc["s1", "test images"] == 40 and recall.loc["s0", "band neutrophil"] != ""
     seeds = report.seed_summary(runs, "seed")
     assert seeds.loc["test accuracy", "seeds"] == 2
     assert seeds.loc["test accuracy", "mean"] == pytest.approx(0.825)

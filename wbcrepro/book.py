@@ -12,6 +12,11 @@ Pages come from two places: hand-written markdown in ``book/`` (``intro``, ``dat
 ``book/runs/<profile>/<id>.ipynb``, placed by their run's ``section``. A run whose record says
 ``failed`` or ``running`` is left out, so the book builds from what succeeded.
 
+Results first: when the profile's run in section ``landing`` (the findings page) has an executed
+notebook, that notebook is the book's root page and ``book/intro.md`` becomes the first chapter
+(part *Introduction*); otherwise ``intro`` stays the root. The landing run comes last in its
+profile file (it reads every other run) but first in the book.
+
 For a synthetic profile the build gets an extra config whose HTML announcement banner says, on
 every page, that the numbers come from drawn images, not blood cells.
 """
@@ -36,6 +41,9 @@ SYNTHETIC_BANNER = (
 )
 PUBLISHED_PROFILE = "cpu"
 PAGE_SUFFIXES = (".md", ".ipynb")
+INTRO = "book/intro"
+LANDING_SECTION = "landing"
+INTRO_CAPTION = "Introduction"
 
 # (caption, hand-written pages before the notebooks, run section whose notebooks follow)
 PARTS: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
@@ -112,14 +120,18 @@ def toc_data(profile: Profile | str, repo: str | os.PathLike | None = None) -> t
             continue
         by_section.setdefault(spec.section, []).append({"file": stem, "title": spec.display_title})
 
+    landing = by_section.get(LANDING_SECTION, [])  # at most one (profiles.py checks)
     parts = []
+    if landing:
+        parts.append({"caption": INTRO_CAPTION, "chapters": [{"file": INTRO}]})
     for caption, pages, section in PARTS:
         chapters = [{"file": f"book/{p}"} for p in pages if _page_exists(root, f"book/{p}")]
         if section:
             chapters += by_section.get(section, [])
         if chapters:
             parts.append({"caption": caption, "chapters": chapters})
-    toc: dict[str, Any] = {"format": "jb-book", "root": "book/intro"}
+    root_page = landing[0]["file"] if landing else INTRO
+    toc: dict[str, Any] = {"format": "jb-book", "root": root_page}
     if parts:
         toc["parts"] = parts
     return toc, left_out
@@ -188,8 +200,8 @@ def build_book(
     """
     profile = _resolve(profile, repo)
     root = profile.repo
-    if not _page_exists(root, "book/intro"):
-        raise BookError(f"the book's root page {root / 'book' / 'intro.md'} does not exist")
+    if not _page_exists(root, INTRO):
+        raise BookError(f"the book's introduction {root / 'book' / 'intro.md'} does not exist")
     _, left_out = toc_data(profile)
     toc_path = write_toc(profile)
     if profile.name == PUBLISHED_PROFILE:

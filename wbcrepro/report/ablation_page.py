@@ -16,7 +16,7 @@ import seaborn as sns
 from IPython.display import Markdown
 
 from wbcrepro import verdicts
-from wbcrepro.report.records import RunRecord, data_text, f1_with_ci, glue_values
+from wbcrepro.report.records import RunRecord, f1_with_ci, glue_values
 from wbcrepro.verdicts import pct, with_ci
 
 
@@ -24,31 +24,54 @@ def _value(rec: RunRecord, vary: str) -> Any:
     return rec.as_result().setting(vary)
 
 
+def _learned_text(rec: RunRecord) -> str:
+    """``yes`` / ``no (why)`` from the run's gate; a run that did not finish says so instead."""
+    if not rec.complete:
+        return f"run {rec.status}"
+    result = rec.as_result()
+    if result.learned is None:
+        return "not recorded"
+    if result.learned:
+        return "yes"
+    return f"no ({result.gate_reasons[0]})" if result.gate_reasons else "no"
+
+
 def ablation_table(records: Sequence[RunRecord], vary: str) -> pd.DataFrame:
-    """One row per run: the varied value, test accuracy and macro-F1 with CIs, per-class recall."""
+    """One row per run, narrow enough for a page: the varied value, the seed, whether the run
+    learned, test accuracy and macro-F1 with their 95% CIs. Per-class recall, which needs a
+    column per class, is :func:`ablation_recall_table`."""
     rows = []
     for rec in records:
-        row: dict[str, Any] = {
-            "run": rec.run_id,
-            vary or "run": _value(rec, vary),
-            "status": rec.status,
-        }
-        if rec.complete:
-            test = rec.report("test") or {}
-            row.update(
-                {
-                    "data": data_text(rec),
-                    "test images": int(test.get("n", 0)),
-                    "accuracy [95% CI]": with_ci(rec.metric("accuracy"), rec.interval("accuracy")),
-                    "macro-F1 [95% CI]": f1_with_ci(rec),
-                    "balanced accuracy": pct(rec.metric("balanced_accuracy")),
-                }
-            )
-            for name, values in test.get("per_class", {}).items():
-                recall = values.get("recall")
-                row[f"recall {name}"] = "n/a" if recall is None else f"{recall:.2f}"
+        row: dict[str, Any] = {"run": rec.run_id, vary or "run": _value(rec, vary)}
+        if vary != "seed":
+            row["seed"] = rec.params.get("seed", "?") if rec.params else "?"
+        row["learned?"] = _learned_text(rec)
+        complete = rec.complete
+        accuracy = with_ci(rec.metric("accuracy"), rec.interval("accuracy")) if complete else ""
+        row["accuracy [95% CI]"] = accuracy
+        row["macro-F1 [95% CI]"] = f1_with_ci(rec) if complete else ""
         rows.append(row)
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def ablation_recall_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Per complete run: test images, balanced accuracy and the recall of each class (class names
+    with spaces, so that the headers wrap instead of widening the table)."""
+    rows = []
+    for rec in records:
+        if not rec.complete:
+            continue
+        test = rec.report("test") or {}
+        row: dict[str, Any] = {
+            "run": rec.run_id,
+            "test images": int(test.get("n", 0)),
+            "balanced accuracy": pct(rec.metric("balanced_accuracy")),
+        }
+        for name, values in test.get("per_class", {}).items():
+            recall = values.get("recall")
+            row[name.replace("_", " ")] = "n/a" if recall is None else f"{recall:.2f}"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("run").fillna("") if rows else pd.DataFrame()
 
 
 def plot_ablation(records: Sequence[RunRecord], vary: str):
