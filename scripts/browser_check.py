@@ -8,8 +8,9 @@ sees those, so this script serves a built book on 127.0.0.1, opens a few pages i
 Chromium at 1280x900 (driven over the DevTools protocol with ``websocket-client``; no driver
 binary, nothing from the network) and checks each page:
 
-* no horizontal overflow: ``document.scrollingElement.scrollWidth <= window.innerWidth``, and no
-  table wider than any box it sits in, up to the article (a wider one spills or scrolls);
+* no horizontal overflow: ``document.scrollingElement.scrollWidth <= window.innerWidth``, no
+  table wider than any box it sits in, up to the article (a wider one spills or scrolls), and no
+  code block of the page's text (not a cell's output) that needs horizontal scrolling;
 * no visible parameters cell: no element tagged ``injected-parameters`` / ``parameters``, and no
   code cell showing ``profile = `` or ``Parameters:``;
 * every ``<img>`` loaded (``naturalWidth > 0``);
@@ -240,6 +241,12 @@ CHECK_JS = r"""
         break;
       }
       if (box === article) break;
+    }
+  });
+  document.querySelectorAll('pre').forEach((pre) => {
+    if (visible(pre) && !pre.closest('.cell_output') && pre.scrollWidth > pre.clientWidth + 1) {
+      failures.push(`code block "${name(pre)}" needs horizontal scrolling `
+        + `(${pre.scrollWidth} px of text in ${pre.clientWidth} px)`);
     }
   });
   document.querySelectorAll('[class*="injected-parameters"], [class*="tag_parameters"]')

@@ -10,7 +10,15 @@ import pytest
 import yaml
 from test_reproduce import make_notebook, write_profile
 
-from wbcrepro.book import SYNTHETIC_BANNER, build_book, write_build_config, write_toc
+from tests.conftest import REPO
+from wbcrepro.book import (
+    PUBLISHED_PROFILE,
+    SYNTHETIC_BANNER,
+    build_book,
+    html_dir,
+    write_build_config,
+    write_toc,
+)
 from wbcrepro.cli import main
 from wbcrepro.profiles import ProfileError, load_profile
 
@@ -111,6 +119,18 @@ def test_a_profile_has_at_most_one_landing_run(repo: Path) -> None:
     )
     with pytest.raises(ProfileError, match="only one run may be in section 'landing'"):
         load_profile("two")
+
+
+def test_the_pages_workflow_publishes_what_book_builds() -> None:
+    """The workflow only builds the published profile's book (no training) and uploads the
+    folder build_book writes."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "book.yml").read_text())
+    steps = workflow["jobs"]["build"]["steps"]
+    runs = "\n".join(step.get("run", "") for step in steps)
+    assert f"wbcrepro book --profile {PUBLISHED_PROFILE}" in runs
+    assert "reproduce" not in runs and "wbcrepro train" not in runs
+    (upload,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact")]
+    assert upload["with"]["path"] == html_dir(PUBLISHED_PROFILE) == "_build/cpu/_build/html"
 
 
 def test_build_config_banner_only_for_synthetic(repo: Path) -> None:

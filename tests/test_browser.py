@@ -88,17 +88,23 @@ def test_the_checker_catches_wide_tables_parameters_and_broken_images(fake_book:
         '<div class="cell tag_injected-parameters"><div class="cell_input">'
         "<pre>profile = 'smoke'</pre></div></div>"
     )
+    code = '<pre style="width:300px; overflow-x:auto">' + "y" * 100 + "</pre>"
+    output = '<div class="cell_output"><pre style="width:300px; overflow-x:auto">' + "z" * 100
     (fake_book / "book/runs/x/main-a-s0.html").write_text(
-        _page(f'<div style="width:600px">{wide}</div>{params}<img src="missing.png">')
+        _page(
+            f'<div style="width:600px">{wide}</div>{code}{params}<img src="missing.png">'
+            f"{output}</pre></div>"
+        )
     )
     out = fake_book / "shots"
     failures = browser_check.check_book(fake_book, out, executable=executable)
-    assert len(failures) == 4, failures
+    assert len(failures) == 5, failures  # a long line in a cell's output is not the page's text
     assert all(f.startswith("experiment (") for f in failures)
     assert "px wide in a 600 px container" in failures[0]
-    assert "a parameters cell is shown" in failures[1]
-    assert "a code cell shows parameters" in failures[2]
-    assert failures[3].endswith("image not loaded: missing.png")
+    assert 'code block "yyy' in failures[1] and "needs horizontal scrolling" in failures[1]
+    assert "a parameters cell is shown" in failures[2]
+    assert "a code cell shows parameters" in failures[3]
+    assert failures[4].endswith("image not loaded: missing.png")
     for name in ("landing", "experiment", "table1"):
         assert (out / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
     # A page wider than the window is caught too.

@@ -143,13 +143,13 @@ def _errorbars(ax) -> list[ErrorbarContainer]:
 def test_paper_vs_ours_figure_draws_every_line(runs_root: Path) -> None:
     fig = report.plot_paper_vs_ours(PAIRS, runs_root)
     (ax,) = fig.axes
-    labels = [t.get_text() for t in ax.get_yticklabels()]
+    labels = [t.get_text().replace("\n", " ") for t in ax.get_yticklabels()]  # wrapped
     assert len(labels) == 11  # one per line of our Table 1, the first on top
-    assert labels[0] == "Habibzadeh et al. 2018 (Kaggle blood cells (dhruvp))\nours: main-kaggle"
-    assert labels[-1] == "not in Table 1: zheng2018\nours: main-zheng"
+    assert labels[0] == "Habibzadeh et al. 2018 (Kaggle blood cells (dhruvp)) ours: main-kaggle"
+    assert labels[-1] == "not in Table 1: zheng2018 ours: main-zheng"
     assert [t.get_position()[1] for t in ax.get_yticklabels()] == list(range(10, -1, -1))
     assert "Su et al. 2014 (CellaVision)" in labels
-    assert "Chegodaev 2021 (the paper) (private)\nours: main-pbc (closest public data)" in labels
+    assert "Chegodaev 2021 (the paper) (private) ours: main-pbc (closest public data)" in labels
     # The paper's quoted numbers: one diamond per line that has one (all but zheng2018).
     (diamonds,) = [line for line in ax.lines if line.get_label() == landing.PAPER_LABEL]
     quoted = sorted(set(np.round(diamonds.get_xdata(), 2)))
@@ -161,7 +161,7 @@ def test_paper_vs_ours_figure_draws_every_line(runs_root: Path) -> None:
     assert synthetic.get_label() == landing.SYNTHETIC_LABEL
     means = dict(zip(real.lines[0].get_ydata(), real.lines[0].get_xdata(), strict=True))
     assert len(means) == 4  # main-kaggle, main-bccd, paper-bccd, main-pbc
-    liang_tuned = 10 - labels.index("Liang et al. 2018 (BCCD)\nours: main-bccd")
+    liang_tuned = 10 - labels.index("Liang et al. 2018 (BCCD) ours: main-bccd")
     assert means[liang_tuned] == pytest.approx(92.5)
     segments = real.lines[2][0].get_segments()  # the horizontal bars: the seed range
     bar = next(seg for seg in segments if seg[0][1] == liang_tuned)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
+from wbcrepro.profiles import load_profile
 from wbcrepro.reproduce import reproduce
 
 pytestmark = pytest.mark.slow
@@ -59,8 +59,8 @@ GLUE_ROLE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
 
 
 def _run_ids(repo: Path) -> list[str]:
-    profile = yaml.safe_load((repo / "profiles" / "smoke.yaml").read_text())
-    return [run["id"] for run in profile["runs"]]
+    """Every run of the profile, entries with ``seeds`` expanded to their seed runs."""
+    return load_profile("smoke", repo=repo).run_ids
 
 
 def _outputs(nb) -> list[dict]:

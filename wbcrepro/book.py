@@ -181,6 +181,12 @@ def write_build_config(profile: Profile) -> Path:
     return target
 
 
+def html_dir(profile_name: str) -> str:
+    """Where the profile's HTML lands, relative to the repository root (the Pages workflow,
+    ``.github/workflows/book.yml``, publishes the ``cpu`` one from this path)."""
+    return f"_build/{profile_name}/_build/html"
+
+
 def jupyter_book_executable() -> str:
     """The ``jupyter-book`` beside the running interpreter (the venv's), else the one on PATH."""
     candidate = Path(sys.executable).parent / "jupyter-book"
@@ -227,7 +233,7 @@ def build_book(
         command += ["-W", "--keep-going"]
     proc = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
     output = (proc.stdout or "") + (proc.stderr or "")
-    index = out_dir / "_build" / "html" / "index.html"
+    index = root / html_dir(profile.name) / "index.html"
     if proc.returncode != 0 or not index.is_file():
         tail = "\n".join(output.strip().splitlines()[-40:])
         raise BookError(

@@ -29,6 +29,7 @@ import seaborn as sns
 
 from wbcrepro.report import crossdomain_page, model_card_page
 from wbcrepro.report.ablation_page import (
+    ablation_recall_markdown,
     ablation_recall_table,
     ablation_table,
     ablation_verdict,
@@ -41,6 +42,7 @@ from wbcrepro.report.claims_page import (
     claims_ledger,
     glue_ledger,
     ledger_markdown,
+    ledger_tests_markdown,
     parse_evidence,
     records_of_evidence,
 )
@@ -102,6 +104,7 @@ __all__ = [
     "SYNTHETIC_BANNER",
     "Overview",
     "RunRecord",
+    "ablation_recall_markdown",
     "ablation_recall_table",
     "ablation_table",
     "ablation_verdict",
@@ -128,6 +131,7 @@ __all__ = [
     "image_sizes",
     "leakage_summary",
     "ledger_markdown",
+    "ledger_tests_markdown",
     "load_overview",
     "load_run",
     "load_runs",

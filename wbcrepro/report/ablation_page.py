@@ -16,7 +16,7 @@ import seaborn as sns
 from IPython.display import Markdown
 
 from wbcrepro import verdicts
-from wbcrepro.report.records import RunRecord, f1_with_ci, glue_values
+from wbcrepro.report.records import RunRecord, f1_with_ci, glue_values, markdown_table
 from wbcrepro.verdicts import pct, with_ci
 
 
@@ -55,23 +55,43 @@ def ablation_table(records: Sequence[RunRecord], vary: str) -> pd.DataFrame:
 
 
 def ablation_recall_table(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """Per complete run: test images, balanced accuracy and the recall of each class (class names
-    with spaces, so that the headers wrap instead of widening the table)."""
-    rows = []
+    """Per-class test recall, one column per complete run (rows: test images, balanced accuracy,
+    then each class). Classes run down the page because six class names side by side do not fit
+    a page's text column; :func:`ablation_recall_markdown` splits many runs into several tables."""
+    columns: dict[str, dict[str, Any]] = {}
     for rec in records:
         if not rec.complete:
             continue
         test = rec.report("test") or {}
-        row: dict[str, Any] = {
-            "run": rec.run_id,
+        column: dict[str, Any] = {
             "test images": int(test.get("n", 0)),
             "balanced accuracy": pct(rec.metric("balanced_accuracy")),
         }
         for name, values in test.get("per_class", {}).items():
             recall = values.get("recall")
-            row[name.replace("_", " ")] = "n/a" if recall is None else f"{recall:.2f}"
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("run").fillna("") if rows else pd.DataFrame()
+            column[name.replace("_", " ")] = "n/a" if recall is None else f"{recall:.2f}"
+        columns[rec.run_id] = column
+    frame = pd.DataFrame(columns).fillna("")
+    frame.index.name = "test recall"
+    return frame
+
+
+RUNS_PER_TABLE = 4
+"""Run columns per recall table: with the class names beside them, more would not fit 1280 px."""
+
+
+def ablation_recall_markdown(
+    records: Sequence[RunRecord], runs_per_table: int = RUNS_PER_TABLE
+) -> Markdown:
+    """:func:`ablation_recall_table` as markdown tables of at most ``runs_per_table`` runs each
+    (balanced: 9 runs make three tables of three, not 4 + 4 + 1)."""
+    frame = ablation_recall_table(records)
+    if frame.empty:
+        return Markdown("(No complete run: no per-class recall to show.)")
+    n_tables = -(-frame.shape[1] // runs_per_table)
+    chunks = np.array_split(np.arange(frame.shape[1]), n_tables)
+    tables = [markdown_table(frame.iloc[:, list(chunk)], index=True) for chunk in chunks]
+    return Markdown("\n\n".join(tables))
 
 
 def plot_ablation(records: Sequence[RunRecord], vary: str):

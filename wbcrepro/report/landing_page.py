@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,10 +262,11 @@ def glue_findings(
 
 
 def _tick_label(line: pd.Series) -> str:
+    study = textwrap.fill(line["study"], 30)
     if not line["arm"]:
-        return line["study"]
-    closest = " (closest public data)" if line["closest"] else ""
-    return f"{line['study']}\nours: {line['arm']}{closest}"
+        return study
+    closest = "\n(closest public data)" if line["closest"] else ""
+    return f"{study}\nours: {line['arm']}{closest}"
 
 
 # --- the figure -----------------------------------------------------------------------------------
@@ -274,7 +276,7 @@ def plot_paper_vs_ours(pairs: str | Mapping[str, Any], runs_root: str | Path):
     why in words. Synthetic arms are drawn apart and labelled."""
     lines = table1_outcomes(pairs, runs_root)
     n = max(1, len(lines))
-    fig, ax = plt.subplots(figsize=(9.5, 0.55 * n + 1.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8, 0.7 * n + 1.6), layout="constrained")
     ys = list(range(n))[::-1]  # the first line on top
     paper_x = [(p, y) for p, y in zip(lines["paper"], ys, strict=False) if not math.isnan(p)]
     if paper_x:
@@ -310,15 +312,15 @@ def plot_paper_vs_ours(pairs: str | Mapping[str, Any], runs_root: str | Path):
     left = max(0.0, math.floor(min(values, default=50.0) / 10) * 10 - 5)
     ax.set_xlim(left, 101)
     for y, text in notes:
-        ax.text(left + 1, y, text, va="center", fontsize=8, color="dimgray")
+        ax.text(left + 1, y, text, va="center", fontsize=9, color="dimgray")
     labels = [_tick_label(line) for _, line in lines.iterrows()]
-    ax.set_yticks(ys, labels, fontsize=8)
+    ax.set_yticks(ys, labels, fontsize=9)
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel("test accuracy (%)")
     synthetic = bool(drawn[True])
     title = "The paper's Table 1 beside our arms"
     ax.set_title(title + (" (SYNTHETIC data: not evidence)" if synthetic else ""), fontsize=10)
-    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    fig.legend(loc="outside lower center", ncol=1, fontsize=9, frameon=False)
     plt.close(fig)
     return fig
 
