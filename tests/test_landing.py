@@ -4,6 +4,7 @@ and the profiles' findings runs mirroring their table1 and claims runs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,10 @@ def runs_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for seed in range(2):
         write_run(root, f"synth-s{seed}", params={"seed": seed}, correct=20, synthetic=True)
     write_run(root, "one-pbc-s0", params={"dataset": "pbc"}, correct=30, synthetic=False)
+    folder = write_run(root, "nogate-s0", params={"dataset": "pbc"}, synthetic=False)
+    results = json.loads((folder / "results.json").read_text())
+    del results["gate"]  # written before runs recorded their learning check
+    (folder / "results.json").write_text(json.dumps(results))
     return root
 
 
@@ -97,6 +102,9 @@ def test_headline_arms_and_table(runs_root: Path) -> None:
     assert (missing.accuracy_text, missing.seeds_text) == ("not run", "no complete run")
     (one,) = landing.headline_arms("pbc=one-pbc", runs_root)
     assert one.accuracy_text.startswith("75.00% (one seed; 95% CI 59.")
+    (unchecked,) = landing.headline_arms("pbc=nogate", runs_root)
+    assert unchecked.accuracy_text == "no seed known to have learned"
+    assert unchecked.seeds_text == "0 of 1 seed(s) learned; 1 without a learning check"
     text = report.headline_table("pbc=main-pbc|paper-pbc", runs_root).data
     rows = text.splitlines()
     assert rows[0] == "|  | data | test accuracy | seeds |"
@@ -179,6 +187,16 @@ def test_a_real_only_figure_is_not_labelled_synthetic(runs_root: Path) -> None:
     fig = report.plot_paper_vs_ours("bccd=main-bccd", runs_root)
     assert "SYNTHETIC" not in fig.axes[0].get_title()
     assert len(_errorbars(fig.axes[0])) == 1
+
+
+def test_a_synthetic_arm_labels_the_figure_even_when_nothing_is_drawn(tmp_path: Path) -> None:
+    for seed in range(2):
+        write_run(tmp_path, f"syn-s{seed}", params={"seed": seed}, learned=False)
+    fig = report.plot_paper_vs_ours("synthetic=syn", tmp_path)
+    (ax,) = fig.axes
+    assert "SYNTHETIC" in ax.get_title() and not _errorbars(ax)
+    notes = [t.get_text() for t in ax.texts]
+    assert notes == ["no run of ours"] * len(paper.TABLE1) + ["syn: 0 of 2 seed(s) learned"]
 
 
 def test_records_of_findings_are_distinct_and_in_order(runs_root: Path) -> None:

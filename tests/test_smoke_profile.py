@@ -79,7 +79,9 @@ def test_every_executed_page_is_labelled_complete_and_error_free(smoke_repo: Pat
         nb = nbformat.read(runs / f"{run_id}.ipynb", as_version=4)
         outputs = _outputs(nb)
         assert not [o for o in outputs if o.output_type == "error"], run_id
-        header = next(o for o in outputs if "text/markdown" in o.get("data", {}))
+        markdown = [o for o in outputs if "text/markdown" in o.get("data", {})]
+        assert markdown, f"{run_id}: no markdown output, so no header table"
+        header = markdown[0]
         assert "| profile | smoke |" in _text(header), run_id
         assert "SYNTHETIC DATA" in _text(header), run_id
         glued = {

@@ -83,6 +83,8 @@ class ArmSummary:
     single_interval: tuple[float, float] | None
     """The 95 % Wilson interval when exactly one seed learned (no range to show)."""
     synthetic: bool
+    n_unchecked: int = 0
+    """Complete seeds whose record has no learning check (gate): evidence for nothing."""
 
     @property
     def n_learned(self) -> int:
@@ -103,15 +105,16 @@ class ArmSummary:
     def seeds_text(self) -> str:
         if not self.n_complete:
             return "no complete run"
-        return f"{self.n_learned} of {self.n_complete} seed(s) learned"
+        text = f"{self.n_learned} of {self.n_complete} seed(s) learned"
+        return text + (f"; {self.n_unchecked} without a learning check" if self.n_unchecked else "")
 
     @property
     def accuracy_text(self) -> str:
-        """``93.10% (91.00%-95.00%)``; ``not run`` / ``no seed learned`` when there is none."""
+        """``93.10% (91.00%-95.00%)``; ``not run`` / ``no seed known to have learned``."""
         if not self.n_complete:
             return "not run"
         if not self.accuracies:
-            return "no seed learned"
+            return "no seed known to have learned"
         if self.n_learned == 1:
             low, high = self.bar
             return f"{pct(self.mean)} (one seed; 95% CI {pct(low)}-{pct(high)})"
@@ -133,6 +136,7 @@ def summarise_arm(arm: str, records: Sequence[RunRecord]) -> ArmSummary:
         accuracies=tuple(r.metric("accuracy") for r in learned),
         single_interval=interval,
         synthetic=any(r.synthetic for r in done),
+        n_unchecked=sum(r.as_result().learned is None for r in done),
     )
 
 
@@ -317,7 +321,7 @@ def plot_paper_vs_ours(pairs: str | Mapping[str, Any], runs_root: str | Path):
     ax.set_yticks(ys, labels, fontsize=9)
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel("test accuracy (%)")
-    synthetic = bool(drawn[True])
+    synthetic = any(s is not None and s.synthetic for s in lines["ours"])
     title = "The paper's Table 1 beside our arms"
     ax.set_title(title + (" (SYNTHETIC data: not evidence)" if synthetic else ""), fontsize=10)
     fig.legend(loc="outside lower center", ncol=1, fontsize=9, frameon=False)
