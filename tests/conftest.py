@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,37 @@ def local_paths(paths) -> list[str]:
     from wbcrepro.paths import cache_root, data_root, resolve_portable
 
     return [resolve_portable(str(p), data_root(), cache_root()) for p in paths]
+
+# --- the smoke profile, executed once per session ------------------------------------------------
+@pytest.fixture(scope="session")
+def smoke_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of what the suite reads (never the real book/runs), with the smoke profile run.
+
+    Session-scoped and shared (test_smoke_profile.py, test_browser.py): executing the profile
+    takes minutes, so CI does it once. Only slow tests request it.
+    """
+    from wbcrepro.reproduce import reproduce
+
+    root = tmp_path_factory.mktemp("repo")
+    for folder in ("notebooks", "profiles", "book"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("runs"))
+    for name in ("_config.yml",):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, root / name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WBCREPRO_REPO", str(root))
+        summary = reproduce("smoke", progress=False)
+    assert summary.ok, summary.table()
+    return root
+
+
+@pytest.fixture(scope="session")
+def smoke_book(smoke_repo: Path) -> Path:
+    """The smoke profile's book built (JB1, warnings as errors) from ``smoke_repo``: its HTML
+    folder ``_build/smoke/_build/html``."""
+    from wbcrepro.book import build_book
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WBCREPRO_REPO", str(smoke_repo))
+        index = build_book("smoke", quiet=True)
+    return index.parent

@@ -10,9 +10,17 @@ import pytest
 import yaml
 from test_reproduce import make_notebook, write_profile
 
-from wbcrepro.book import SYNTHETIC_BANNER, build_book, write_build_config, write_toc
+from tests.conftest import REPO
+from wbcrepro.book import (
+    PUBLISHED_PROFILE,
+    SYNTHETIC_BANNER,
+    build_book,
+    html_dir,
+    write_build_config,
+    write_toc,
+)
 from wbcrepro.cli import main
-from wbcrepro.profiles import load_profile
+from wbcrepro.profiles import ProfileError, load_profile
 
 PROFILE = """\
     title: "Tiny"
@@ -73,6 +81,56 @@ def test_write_toc_lists_pages_and_successful_runs(repo: Path) -> None:
     (repo / "book" / "method.md").write_text("# Method\n")
     toc = yaml.safe_load(write_toc("tiny", path=repo / "elsewhere.yml").read_text())
     assert [p["caption"] for p in toc["parts"]][:2] == ["Data", "Method"]
+
+
+LANDING = """\
+    runs:
+      - {id: main, notebook: trivial.ipynb, section: results}
+      - {id: table1, notebook: trivial.ipynb, section: table1}
+      - {id: findings, notebook: trivial.ipynb, section: landing, title: "What we found"}
+    """
+
+
+def test_the_landing_run_is_the_root_and_intro_the_first_chapter(repo: Path) -> None:
+    """Results first: the findings page is the root even though it runs last; intro follows."""
+    write_profile(repo, LANDING, name="land")
+    fake_run(repo, "land", "main")
+    fake_run(repo, "land", "table1")
+    fake_run(repo, "land", "findings", status="failed")
+    toc = yaml.safe_load(write_toc("land").read_text())
+    assert toc["root"] == "book/intro"  # a failed landing run has no page: intro stays the root
+    assert [p["caption"] for p in toc["parts"]] == ["Data", "Results", "Table 1", "Rerun and adapt"]
+
+    fake_run(repo, "land", "findings")
+    toc = yaml.safe_load(write_toc("land").read_text())
+    assert toc["root"] == "book/runs/land/findings"
+    assert toc["parts"][0] == {"caption": "Introduction", "chapters": [{"file": "book/intro"}]}
+    captions = [p["caption"] for p in toc["parts"]]
+    assert captions == ["Introduction", "Data", "Results", "Table 1", "Rerun and adapt"]
+    files = [c["file"] for p in toc["parts"] for c in p["chapters"]]
+    assert "book/runs/land/findings" not in files  # the root only, not a chapter too
+
+
+def test_a_profile_has_at_most_one_landing_run(repo: Path) -> None:
+    write_profile(
+        repo,
+        LANDING.rstrip() + "\n      - {id: more, notebook: trivial.ipynb, section: landing}\n",
+        name="two",
+    )
+    with pytest.raises(ProfileError, match="only one run may be in section 'landing'"):
+        load_profile("two")
+
+
+def test_the_pages_workflow_publishes_what_book_builds() -> None:
+    """The workflow only builds the published profile's book (no training) and uploads the
+    folder build_book writes."""
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "book.yml").read_text())
+    steps = workflow["jobs"]["build"]["steps"]
+    runs = "\n".join(step.get("run", "") for step in steps)
+    assert f"wbcrepro book --profile {PUBLISHED_PROFILE}" in runs
+    assert "reproduce" not in runs and "wbcrepro train" not in runs
+    (upload,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact")]
+    assert upload["with"]["path"] == html_dir(PUBLISHED_PROFILE) == "_build/cpu/_build/html"
 
 
 def test_build_config_banner_only_for_synthetic(repo: Path) -> None:

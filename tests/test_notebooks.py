@@ -21,7 +21,16 @@ from wbcrepro.config import TrainConfig
 from wbcrepro.datasets import REGISTRY
 
 NOTEBOOKS = REPO / "notebooks"
-NAMES = ("data_overview", "experiment", "ablation", "table1", "claims", "crossdomain", "model_card")
+NAMES = (
+    "data_overview",
+    "experiment",
+    "ablation",
+    "table1",
+    "claims",
+    "crossdomain",
+    "model_card",
+    "findings",
+)
 COMMON_PARAMS = {"profile", "run_id", "runs_root"}
 SPECIFIC_PARAMS = {
     "data_overview": {"dataset", "img_size", "leakage_json"},
@@ -30,6 +39,7 @@ SPECIFIC_PARAMS = {
     "claims": {"evidence"},
     "crossdomain": {"source_run", "target_dataset"},
     "model_card": {"source_run", "crossdomain_runs", "model_path"},
+    "findings": {"headline", "table1_pairs", "evidence"},
 }
 IMPORTS = {
     # the one notebook that trains (and explains the trained model: Grad-CAM)
@@ -221,7 +231,7 @@ def test_profiles_name_known_claims_and_notebook_parameters():
             assert set(params) <= params_of[name], f"{file.name}:{run['id']}: {set(params)}"
             if name == "ablation" and params.get("claim"):
                 assert params["claim"] in known, f"{file.name}:{run['id']}"
-            if name == "claims":
+            if name in ("claims", "findings"):
                 unknown = set(report.parse_evidence(params.get("evidence", ""))) - known
                 assert not unknown, f"{file.name}:{run['id']}: unknown claims {unknown}"
 

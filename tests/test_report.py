@@ -193,13 +193,34 @@ def test_plot_curves_overlay_draws_every_run(runs_root):
 
 
 # --- ablations ------------------------------------------------------------------------------------
-def test_ablation_table_and_seed_summary(runs_root):
+def test_ablation_table_and_seed_summary(runs_root, tmp_path):
     runs = report.load_runs(runs_root, "s0,s1,broken")
     table = report.ablation_table(runs, "seed")
     assert list(table.index) == ["s0", "s1", "broken"]
-    assert list(table["seed"]) == [0, 1, 0] and list(table["status"][-1:]) == ["failed"]
+    # Narrow: no per-class column (those are in the recall table).
+    assert list(table.columns) == ["seed", "learned?", "accuracy [95% CI]", "macro-F1 [95% CI]"]
+    assert list(table["seed"]) == [0, 1, 0]
+    assert list(table["learned?"]) == ["yes", "yes", "run failed"]
     assert table.loc["s1", "accuracy [95% CI]"].startswith("90.00% [")
-    assert table.loc["s0", "recall band_neutrophil"] != ""
+    assert table.loc["broken", "accuracy [95% CI]"] == ""
+    by_lr = report.ablation_table(runs, "lr_switch_epoch")
+    assert list(by_lr.columns[:3]) == ["lr_switch_epoch", "seed", "learned?"]
+    recall = report.ablation_recall_table(runs)
+    assert list(recall.columns) == ["s0", "s1"]  # complete runs only, one column each
+    assert list(recall.index[:2]) == ["test images", "balanced accuracy"]
+    assert list(recall.index[2:]) == [c.replace("_", " ") for c in PAPER_CLASSES]
+    assert recall.loc["test images", "s1"] == 40 and recall.loc["band neutrophil", "s0"] != ""
+    # Many runs: several tables of at most four run columns, balanced (9 -> 3 + 3 + 3).
+    for seed in range(9):
+        write_run(tmp_path, f"r-s{seed}", params={"seed": seed})
+    many = report.load_runs(tmp_path, "r")
+    assert len(many) == 9
+    text = report.ablation_recall_markdown(many).data
+    tables = text.split("\n\n")
+    assert len(tables) == 3
+    assert all(t.splitlines()[0].startswith("| test recall |") for t in tables)
+    assert [t.splitlines()[0].count("|") for t in tables] == [5, 5, 5]  # 3 runs + the labels
+    assert "No complete run" in report.ablation_recall_markdown(runs[2:]).data
     seeds = report.seed_summary(runs, "seed")
     assert seeds.loc["test accuracy", "seeds"] == 2
     assert seeds.loc["test accuracy", "mean"] == pytest.approx(0.825)
@@ -256,6 +277,9 @@ def test_table1(tmp_path, glued):
     assert table[table["study"].str.startswith("Su")].iloc[0]["ours"].startswith("not run: ")
     assert table.iloc[-1]["study"] == "(not in Table 1) zheng2018"
     assert list(table.columns) == list(report.table1_page.MAIN_COLUMNS)
+    first, second = report.table1_details_markdown("bccd=main-bccd", tmp_path).data.split("\n\n")
+    assert first.splitlines()[0] == "| ours | data | split | model |"
+    assert second.splitlines()[0].startswith("| ours | size | epochs | hardware |")
     details = report.table1_details("bccd=main-bccd,pbc=main-pbc", tmp_path)
     assert list(details["ours"]) == ["main-bccd", "main-pbc"]
     assert details.iloc[0]["size"] == "32 px" and details.iloc[0]["hardware"].startswith("NVIDIA")
@@ -282,6 +306,11 @@ def test_claims_ledger(runs_root, glued):
     assert status["`bogus`"] == "**unknown claim id**"
     text = report.ledger_markdown(ledger).data
     assert "[s0](s0.ipynb)" in text and "[s1]" not in text  # links only where a notebook is
+    assert text.splitlines()[0] == "| claim | status | evidence |"  # three columns fit a page
+    assert "| `private_set`: EfficientNet-b4 with transfer learning reaches" in text
+    tests = report.ledger_tests_markdown(ledger).data
+    assert tests.splitlines()[0] == "| claim | how we test it |"
+    assert len(tests.splitlines()) == len(ledger) + 2
     report.glue_ledger(ledger)
     assert glued["n_synthetic_only"] == 1 and glued["n_claims"] == len(ledger)
     assert glued["n_untestable"] == 1

@@ -11,35 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 
-from wbcrepro.book import build_book
+from wbcrepro.profiles import load_profile
 from wbcrepro.reproduce import reproduce
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def smoke_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of what the suite reads (never the real book/runs), with the smoke profile run."""
-    root = tmp_path_factory.mktemp("repo")
-    for folder in ("notebooks", "profiles", "book"):
-        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("runs"))
-    for name in ("_config.yml",):
-        if (REPO / name).exists():
-            shutil.copy(REPO / name, root / name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WBCREPRO_REPO", str(root))
-        summary = reproduce("smoke", progress=False)
-    assert summary.ok, summary.table()
-    return root
+# `smoke_repo` (the profile executed once per session) and `smoke_book` (its book, built once)
+# are fixtures of conftest.py, shared with test_browser.py.
 
 
 def test_every_smoke_run_completes_with_its_records(smoke_repo: Path) -> None:
@@ -47,9 +30,9 @@ def test_every_smoke_run_completes_with_its_records(smoke_repo: Path) -> None:
     summary = json.loads((runs / "summary.json").read_text())
     statuses = {r["id"]: r["status"] for r in summary["runs"]}
     assert statuses == {run_id: "complete" for run_id in _run_ids(smoke_repo)}
-    results = json.loads((runs / "main-synthetic" / "results.json").read_text())
+    results = json.loads((runs / "main-synthetic-s0" / "results.json").read_text())
     assert results["status"] == "complete" and results["dataset"]["synthetic"] is True
-    executed = (runs / "main-synthetic.ipynb").read_text()
+    executed = (runs / "main-synthetic-s0.ipynb").read_text()
     assert "SYNTHETIC" in executed
 
 
@@ -59,21 +42,25 @@ def test_second_call_redoes_nothing(smoke_repo: Path, monkeypatch: pytest.Monkey
     assert {o.status for o in summary.outcomes} == {"skipped"}
 
 
-def test_book_builds_with_the_synthetic_banner(smoke_repo: Path, monkeypatch) -> None:
-    monkeypatch.setenv("WBCREPRO_REPO", str(smoke_repo))
-    index = build_book("smoke")
-    html = index.parent
-    pages = list(html.rglob("main-synthetic.html"))
+def test_book_builds_with_the_synthetic_banner(smoke_book: Path) -> None:
+    html = smoke_book
+    pages = list(html.rglob("main-synthetic-s0.html"))
     assert pages, "the executed main experiment is not in the book"
     assert "SYNTHETIC DATA" in pages[0].read_text()
+    # Results first: the findings page is the root, the introduction its first chapter.
+    index = (html / "index.html").read_text()
+    assert "book/runs/smoke/findings.html" in index
+    findings = (html / "book" / "runs" / "smoke" / "findings.html").read_text()
+    assert "SYNTHETIC DATA" in findings and "What we found" in findings
+    assert (html / "book" / "intro.html").is_file()
 
 
 GLUE_ROLE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
 
 
 def _run_ids(repo: Path) -> list[str]:
-    profile = yaml.safe_load((repo / "profiles" / "smoke.yaml").read_text())
-    return [run["id"] for run in profile["runs"]]
+    """Every run of the profile, entries with ``seeds`` expanded to their seed runs."""
+    return load_profile("smoke", repo=repo).run_ids
 
 
 def _outputs(nb) -> list[dict]:
@@ -92,7 +79,9 @@ def test_every_executed_page_is_labelled_complete_and_error_free(smoke_repo: Pat
         nb = nbformat.read(runs / f"{run_id}.ipynb", as_version=4)
         outputs = _outputs(nb)
         assert not [o for o in outputs if o.output_type == "error"], run_id
-        header = next(o for o in outputs if "text/markdown" in o.get("data", {}))
+        markdown = [o for o in outputs if "text/markdown" in o.get("data", {})]
+        assert markdown, f"{run_id}: no markdown output, so no header table"
+        header = markdown[0]
         assert "| profile | smoke |" in _text(header), run_id
         assert "SYNTHETIC DATA" in _text(header), run_id
         glued = {
@@ -110,9 +99,9 @@ def test_every_executed_page_is_labelled_complete_and_error_free(smoke_repo: Pat
 
 
 def test_experiment_pages_train_in_their_own_step(smoke_repo: Path) -> None:
-    nb = nbformat.read(smoke_repo / "book/runs/smoke/main-synthetic.ipynb", as_version=4)
+    nb = nbformat.read(smoke_repo / "book/runs/smoke/main-synthetic-s0.ipynb", as_version=4)
     text = "\n".join(_text(o) for o in _outputs(nb))
-    assert "Training run main-synthetic in book/runs/smoke/main-synthetic now" in text
+    assert "Training run main-synthetic-s0 in book/runs/smoke/main-synthetic-s0 now" in text
     assert "(recorded when it trained)" in text and "Python 3." in text
 
 

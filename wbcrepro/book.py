@@ -12,6 +12,11 @@ Pages come from two places: hand-written markdown in ``book/`` (``intro``, ``dat
 ``book/runs/<profile>/<id>.ipynb``, placed by their run's ``section``. A run whose record says
 ``failed`` or ``running`` is left out, so the book builds from what succeeded.
 
+Results first: when the profile's run in section ``landing`` (the findings page) has an executed
+notebook, that notebook is the book's root page and ``book/intro.md`` becomes the first chapter
+(part *Introduction*); otherwise ``intro`` stays the root. The landing run comes last in its
+profile file (it reads every other run) but first in the book.
+
 For a synthetic profile the build gets an extra config whose HTML announcement banner says, on
 every page, that the numbers come from drawn images, not blood cells.
 """
@@ -36,6 +41,9 @@ SYNTHETIC_BANNER = (
 )
 PUBLISHED_PROFILE = "cpu"
 PAGE_SUFFIXES = (".md", ".ipynb")
+INTRO = "book/intro"
+LANDING_SECTION = "landing"
+INTRO_CAPTION = "Introduction"
 
 # (caption, hand-written pages before the notebooks, run section whose notebooks follow)
 PARTS: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
@@ -112,14 +120,18 @@ def toc_data(profile: Profile | str, repo: str | os.PathLike | None = None) -> t
             continue
         by_section.setdefault(spec.section, []).append({"file": stem, "title": spec.display_title})
 
+    landing = by_section.get(LANDING_SECTION, [])  # at most one (profiles.py checks)
     parts = []
+    if landing:
+        parts.append({"caption": INTRO_CAPTION, "chapters": [{"file": INTRO}]})
     for caption, pages, section in PARTS:
         chapters = [{"file": f"book/{p}"} for p in pages if _page_exists(root, f"book/{p}")]
         if section:
             chapters += by_section.get(section, [])
         if chapters:
             parts.append({"caption": caption, "chapters": chapters})
-    toc: dict[str, Any] = {"format": "jb-book", "root": "book/intro"}
+    root_page = landing[0]["file"] if landing else INTRO
+    toc: dict[str, Any] = {"format": "jb-book", "root": root_page}
     if parts:
         toc["parts"] = parts
     return toc, left_out
@@ -169,6 +181,12 @@ def write_build_config(profile: Profile) -> Path:
     return target
 
 
+def html_dir(profile_name: str) -> str:
+    """Where the profile's HTML lands, relative to the repository root (the Pages workflow,
+    ``.github/workflows/book.yml``, publishes the ``cpu`` one from this path)."""
+    return f"_build/{profile_name}/_build/html"
+
+
 def jupyter_book_executable() -> str:
     """The ``jupyter-book`` beside the running interpreter (the venv's), else the one on PATH."""
     candidate = Path(sys.executable).parent / "jupyter-book"
@@ -188,8 +206,8 @@ def build_book(
     """
     profile = _resolve(profile, repo)
     root = profile.repo
-    if not _page_exists(root, "book/intro"):
-        raise BookError(f"the book's root page {root / 'book' / 'intro.md'} does not exist")
+    if not _page_exists(root, INTRO):
+        raise BookError(f"the book's introduction {root / 'book' / 'intro.md'} does not exist")
     _, left_out = toc_data(profile)
     toc_path = write_toc(profile)
     if profile.name == PUBLISHED_PROFILE:
@@ -215,7 +233,7 @@ def build_book(
         command += ["-W", "--keep-going"]
     proc = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
     output = (proc.stdout or "") + (proc.stderr or "")
-    index = out_dir / "_build" / "html" / "index.html"
+    index = root / html_dir(profile.name) / "index.html"
     if proc.returncode != 0 or not index.is_file():
         tail = "\n".join(output.strip().splitlines()[-40:])
         raise BookError(

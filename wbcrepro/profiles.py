@@ -17,7 +17,8 @@ Format (every key except ``runs`` is optional)::
     runs:
       - id: main-synthetic      # unique; names the executed notebook and the run folder
         notebook: experiment.ipynb     # a file in notebooks/
-        section: results        # data | results | ablations | table1 | claims (default results)
+        section: results        # landing | data | results | ablations | table1 | claims
+                                # (default results; landing: at most one run, the book's root)
         title: "Main run"       # the book's page title in the navigation (default: the id)
         params: {dataset: synthetic}   # flat scalars; they win over `defaults`
         seeds: [0, 1, 2]        # optional: one run per training seed, ids main-synthetic-s0 ...
@@ -46,8 +47,9 @@ from wbcrepro.notebook_params import NotebookParameterError, check_parameters
 REPO_ENV = "WBCREPRO_REPO"
 """Environment variable naming the repository root (tests point it at a temporary folder)."""
 
-SECTIONS = ("data", "results", "ablations", "table1", "claims")
-"""Book sections a run may be placed in (see :mod:`wbcrepro.book`)."""
+SECTIONS = ("landing", "data", "results", "ablations", "table1", "claims")
+"""Book sections a run may be placed in (see :mod:`wbcrepro.book`). A run in ``landing`` (at most
+one per profile) is the book's root page: the findings, before the introduction."""
 
 RESERVED_PARAMS = ("profile", "run_id", "runs_root")
 PROFILE_KEYS = ("name", "title", "description", "synthetic", "defaults", "defaults_for", "runs")
@@ -273,6 +275,12 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
             seeded = {**params, "seed": seed}
             runs.append(RunSpec(seeded_id, notebook, section, seeded_title, seeded, run_id))
 
+    landing = [spec.id for spec in runs if spec.section == "landing"]
+    if len(landing) > 1:
+        raise fail(
+            f"only one run may be in section 'landing' (the book's root page), got "
+            f"{', '.join(landing)}"
+        )
     return Profile(
         name=name,
         path=path.resolve(),

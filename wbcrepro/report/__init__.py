@@ -14,6 +14,7 @@ every page shows the same thing in the same way. One module per page kind:
 ``ablation_page``      runs that differ in one setting, side by side
 ``table1_page``        the paper's Table 1 (quoted) beside our runs
 ``claims_page``        the claims ledger
+``landing_page``       the findings first: the headline, Table 1 and claims counted, one figure
 =====================  =======================================================================
 
 Pages only READ run folders: this package imports no training code (``wbcrepro.runs``,
@@ -29,6 +30,8 @@ import seaborn as sns
 
 from wbcrepro.report import crossdomain_page, model_card_page
 from wbcrepro.report.ablation_page import (
+    ablation_recall_markdown,
+    ablation_recall_table,
     ablation_table,
     ablation_verdict,
     glue_ablation,
@@ -40,6 +43,7 @@ from wbcrepro.report.claims_page import (
     claims_ledger,
     glue_ledger,
     ledger_markdown,
+    ledger_tests_markdown,
     parse_evidence,
     records_of_evidence,
 )
@@ -72,6 +76,14 @@ from wbcrepro.report.figures import (
     show_gradcam,
 )
 from wbcrepro.report.headers import header, header_for_data, header_for_run, header_for_runs
+from wbcrepro.report.landing_page import (
+    claims_counts,
+    glue_findings,
+    headline_table,
+    plot_paper_vs_ours,
+    records_of_findings,
+    table1_outcomes,
+)
 from wbcrepro.report.leakage_page import leakage_summary
 from wbcrepro.report.records import (
     SYNTHETIC_BANNER,
@@ -99,10 +111,13 @@ __all__ = [
     "SYNTHETIC_BANNER",
     "Overview",
     "RunRecord",
+    "ablation_recall_markdown",
+    "ablation_recall_table",
     "ablation_table",
     "ablation_verdict",
     "arm_run_ids",
     "claim_verdict",
+    "claims_counts",
     "claims_ledger",
     "class_balance",
     "crossdomain_page",
@@ -110,6 +125,7 @@ __all__ = [
     "describe_split",
     "exclusions",
     "glue_ablation",
+    "glue_findings",
     "glue_ledger",
     "glue_overview",
     "glue_run",
@@ -119,9 +135,11 @@ __all__ = [
     "header_for_data",
     "header_for_run",
     "header_for_runs",
+    "headline_table",
     "image_sizes",
     "leakage_summary",
     "ledger_markdown",
+    "ledger_tests_markdown",
     "load_overview",
     "load_run",
     "load_runs",
@@ -138,7 +156,9 @@ __all__ = [
     "plot_curves",
     "plot_curves_overlay",
     "plot_examples",
+    "plot_paper_vs_ours",
     "records_of_evidence",
+    "records_of_findings",
     "records_of_pairs",
     "run_folder",
     "run_status",
@@ -151,4 +171,5 @@ __all__ = [
     "table1_details",
     "table1_details_markdown",
     "table1_markdown",
+    "table1_outcomes",
 ]

@@ -16,7 +16,7 @@ import seaborn as sns
 from IPython.display import Markdown
 
 from wbcrepro import verdicts
-from wbcrepro.report.records import RunRecord, data_text, f1_with_ci, glue_values
+from wbcrepro.report.records import RunRecord, f1_with_ci, glue_values, markdown_table
 from wbcrepro.verdicts import pct, with_ci
 
 
@@ -24,31 +24,74 @@ def _value(rec: RunRecord, vary: str) -> Any:
     return rec.as_result().setting(vary)
 
 
+def _learned_text(rec: RunRecord) -> str:
+    """``yes`` / ``no (why)`` from the run's gate; a run that did not finish says so instead."""
+    if not rec.complete:
+        return f"run {rec.status}"
+    result = rec.as_result()
+    if result.learned is None:
+        return "not recorded"
+    if result.learned:
+        return "yes"
+    return f"no ({result.gate_reasons[0]})" if result.gate_reasons else "no"
+
+
 def ablation_table(records: Sequence[RunRecord], vary: str) -> pd.DataFrame:
-    """One row per run: the varied value, test accuracy and macro-F1 with CIs, per-class recall."""
+    """One row per run, narrow enough for a page: the varied value, the seed, whether the run
+    learned, test accuracy and macro-F1 with their 95% CIs. Per-class recall, which needs a
+    column per class, is :func:`ablation_recall_table`."""
     rows = []
     for rec in records:
-        row: dict[str, Any] = {
-            "run": rec.run_id,
-            vary or "run": _value(rec, vary),
-            "status": rec.status,
-        }
-        if rec.complete:
-            test = rec.report("test") or {}
-            row.update(
-                {
-                    "data": data_text(rec),
-                    "test images": int(test.get("n", 0)),
-                    "accuracy [95% CI]": with_ci(rec.metric("accuracy"), rec.interval("accuracy")),
-                    "macro-F1 [95% CI]": f1_with_ci(rec),
-                    "balanced accuracy": pct(rec.metric("balanced_accuracy")),
-                }
-            )
-            for name, values in test.get("per_class", {}).items():
-                recall = values.get("recall")
-                row[f"recall {name}"] = "n/a" if recall is None else f"{recall:.2f}"
+        row: dict[str, Any] = {"run": rec.run_id, vary or "run": _value(rec, vary)}
+        if vary != "seed":
+            row["seed"] = rec.params.get("seed", "?") if rec.params else "?"
+        row["learned?"] = _learned_text(rec)
+        complete = rec.complete
+        accuracy = with_ci(rec.metric("accuracy"), rec.interval("accuracy")) if complete else ""
+        row["accuracy [95% CI]"] = accuracy
+        row["macro-F1 [95% CI]"] = f1_with_ci(rec) if complete else ""
         rows.append(row)
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def ablation_recall_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """Per-class test recall, one column per complete run (rows: test images, balanced accuracy,
+    then each class). Classes run down the page because six class names side by side do not fit
+    a page's text column; :func:`ablation_recall_markdown` splits many runs into several tables."""
+    columns: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        if not rec.complete:
+            continue
+        test = rec.report("test") or {}
+        column: dict[str, Any] = {
+            "test images": int(test.get("n", 0)),
+            "balanced accuracy": pct(rec.metric("balanced_accuracy")),
+        }
+        for name, values in test.get("per_class", {}).items():
+            recall = values.get("recall")
+            column[name.replace("_", " ")] = "n/a" if recall is None else f"{recall:.2f}"
+        columns[rec.run_id] = column
+    frame = pd.DataFrame(columns).fillna("")
+    frame.index.name = "test recall"
+    return frame
+
+
+RUNS_PER_TABLE = 4
+"""Run columns per recall table: with the class names beside them, more would not fit 1280 px."""
+
+
+def ablation_recall_markdown(
+    records: Sequence[RunRecord], runs_per_table: int = RUNS_PER_TABLE
+) -> Markdown:
+    """:func:`ablation_recall_table` as markdown tables of at most ``runs_per_table`` runs each
+    (balanced: 9 runs make three tables of three, not 4 + 4 + 1)."""
+    frame = ablation_recall_table(records)
+    if frame.empty:
+        return Markdown("(No complete run: no per-class recall to show.)")
+    n_tables = -(-frame.shape[1] // runs_per_table)
+    chunks = np.array_split(np.arange(frame.shape[1]), n_tables)
+    tables = [markdown_table(frame.iloc[:, list(chunk)], index=True) for chunk in chunks]
+    return Markdown("\n\n".join(tables))
 
 
 def plot_ablation(records: Sequence[RunRecord], vary: str):

@@ -82,8 +82,22 @@ def claims_ledger(
 
 
 def ledger_markdown(ledger: pd.DataFrame) -> Markdown:
-    """The ledger as a markdown table (run links are clickable)."""
-    return Markdown(markdown_table(ledger))
+    """The ledger as a markdown table of three columns (the claim in the paper's words after its
+    id, its status, the evidence; run links are clickable). Five text columns do not fit a page's
+    text column at 1280 px: how each claim is tested is :func:`ledger_tests_markdown`."""
+    table = pd.DataFrame(
+        {
+            "claim": ledger["claim"] + ": " + ledger["the paper says"],
+            "status": ledger["status"],
+            "evidence": ledger["evidence"],
+        }
+    )
+    return Markdown(markdown_table(table))
+
+
+def ledger_tests_markdown(ledger: pd.DataFrame) -> Markdown:
+    """How each claim of the ledger is tested, as a two-column markdown table."""
+    return Markdown(markdown_table(ledger[["claim", "how we test it"]]))
 
 
 def glue_ledger(ledger: pd.DataFrame) -> dict[str, Any]:

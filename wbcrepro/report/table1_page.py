@@ -64,7 +64,8 @@ def _normalise(pairs: str | Mapping[str, Any]) -> dict[str, list[str]]:
     return {d: [a] if isinstance(a, str) else list(a) for d, a in pairs.items()}
 
 
-def _learned(records: Sequence[RunRecord]) -> list[RunRecord]:
+def learned_records(records: Sequence[RunRecord]) -> list[RunRecord]:
+    """The complete runs whose gate says they learned: the only ones a number may rest on."""
     return [r for r in records if r.complete and r.as_result().usable]
 
 
@@ -78,7 +79,7 @@ def _mean_range(values: Sequence[float]) -> str:
 
 
 def _accuracy_cell(records: Sequence[RunRecord]) -> str:
-    learned = _learned(records)
+    learned = learned_records(records)
     values = [r.metric("accuracy") for r in learned]
     seeds = f"{len(learned)} of {len(records)} seed(s) learned"
     return f"{_mean_range(values)}; {seeds}"
@@ -88,7 +89,7 @@ def _versus(row: paper.Table1Row | None, records: Sequence[RunRecord], closest: 
     """Whether our seed mean is above the paper's quoted number (never "met" on other data)."""
     if row is None:
         return "no paper number"
-    learned = _learned(records)
+    learned = learned_records(records)
     if len(learned) < MIN_SEEDS:
         return f"inconclusive ({len(learned)} seed(s) learned, {MIN_SEEDS} needed)"
     mean = statistics.fmean(r.metric("accuracy") for r in learned)
@@ -117,8 +118,9 @@ def _not_run_reason(row: paper.Table1Row | None, dataset: str | None) -> str:
     return "not run: no run on it in this profile"
 
 
-def _rows(pairs: str | Mapping[str, Any], runs_root: str | Path):
-    """(Table 1 row or None, dataset, arm id or None, records, closest?) in table order."""
+def table1_lines(pairs: str | Mapping[str, Any], runs_root: str | Path):
+    """(Table 1 row or None, dataset, arm id or None, records, closest?) in table order: one per
+    line of :func:`table1` (the landing page draws and counts the same lines)."""
     mapping = _normalise(pairs)
     used: set[str] = set()
     for row in paper.TABLE1:
@@ -147,7 +149,7 @@ def table1(pairs: str | Mapping[str, Any], runs_root: str | Path) -> pd.DataFram
     """The paper's Table 1, each row beside each of our arms on the same public data (or, for the
     paper's own private row, on the closest public equivalent), one line per arm."""
     out = []
-    for row, dataset, arm, records, closest in _rows(pairs, runs_root):
+    for row, dataset, arm, records, closest in table1_lines(pairs, runs_root):
         line: dict[str, Any] = {
             "study": _study(row, dataset),
             "paper": f"{row.accuracy_percent:.2f}%" if row else "",
@@ -158,7 +160,7 @@ def table1(pairs: str | Mapping[str, Any], runs_root: str | Path) -> pd.DataFram
             line.update({"ours": status, "our accuracy": "", "macro-F1": "", "vs paper": ""})
         else:
             label = f"{link(done[0])} ({arm})" + (" closest public equivalent" if closest else "")
-            f1 = [r.metric("macro_f1") for r in _learned(done)]
+            f1 = [r.metric("macro_f1") for r in learned_records(done)]
             line.update(
                 {
                     "ours": label,
@@ -175,7 +177,7 @@ def table1_details(pairs: str | Mapping[str, Any], runs_root: str | Path) -> pd.
     """What produced each arm of :func:`table1`: data, split, model, size, epochs, hardware and
     the baselines of its first seed (all seeds of an arm share data, split and recipe)."""
     out = []
-    for _, _, arm, records, _ in _rows(pairs, runs_root):
+    for _, _, arm, records, _ in table1_lines(pairs, runs_root):
         done = [r for r in records if r.complete]
         if arm is None or not done:
             continue
@@ -201,8 +203,17 @@ def table1_markdown(pairs: str | Mapping[str, Any], runs_root: str | Path) -> Ma
     return Markdown(markdown_table(table1(pairs, runs_root)))
 
 
+DETAIL_SPLIT = 4
+"""The first table of :func:`table1_details_markdown` holds ``DETAIL_COLUMNS[:4]`` (ours, data,
+split, model); the second, ours and the rest: nine columns side by side do not fit a page."""
+
+
 def table1_details_markdown(pairs: str | Mapping[str, Any], runs_root: str | Path) -> Markdown:
-    return Markdown(markdown_table(table1_details(pairs, runs_root)))
+    """:func:`table1_details` as two markdown tables (what ran; how long, where, baselines)."""
+    details = table1_details(pairs, runs_root)
+    first = details[list(DETAIL_COLUMNS[:DETAIL_SPLIT])]
+    second = details[[DETAIL_COLUMNS[0], *DETAIL_COLUMNS[DETAIL_SPLIT:]]]
+    return Markdown(markdown_table(first) + "\n\n" + markdown_table(second))
 
 
 def glue_table1(pairs: str | Mapping[str, Any], runs_root: str | Path) -> dict[str, Any]:

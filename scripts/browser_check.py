@@ -1,0 +1,389 @@
+#!/usr/bin/env python
+"""Look at a built book the way a reader does: in a browser, 1280 px wide.
+
+The book's HTML can be valid and its build warning-free while a page still reads badly: a table
+wider than the text column (a horizontal scroll bar on a laptop), a notebook's parameters cell
+showing ``profile = 'smoke'`` above the findings, an image that does not load. Only a browser
+sees those, so this script serves a built book on 127.0.0.1, opens a few pages in headless
+Chromium at 1280x900 (driven over the DevTools protocol with ``websocket-client``; no driver
+binary, nothing from the network) and checks each page:
+
+* no horizontal overflow: ``document.scrollingElement.scrollWidth <= window.innerWidth``, no
+  table wider than any box it sits in, up to the article (a wider one spills or scrolls), and no
+  code block of the page's text (not a cell's output) that needs horizontal scrolling;
+* no visible parameters cell: no element tagged ``injected-parameters`` / ``parameters``, and no
+  code cell showing ``profile = `` or ``Parameters:``;
+* every ``<img>`` loaded (``naturalWidth > 0``);
+
+and saves a full-page screenshot of each as ``<out>/<page>.png``. It exits 1 listing every
+failure, 2 when it cannot run (no Chromium, no book), 0 otherwise::
+
+    python scripts/browser_check.py _build/smoke/_build/html     # screenshots: _build/screenshots
+    python scripts/browser_check.py _build/cpu/_build/html --page claims=book/runs/cpu/claims.html
+
+The pages checked by default: ``landing`` (the root page ``index.html`` redirects to), an
+``experiment`` page (the first ``book/runs/*/main-*.html``), ``table1``, and, when the book has
+them, the first ``ablation`` page and ``claims``. Importable: ``tests/test_browser.py`` calls
+:func:`check_book`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+WIDTH, HEIGHT = 1280, 900
+CHROMIUM_ENV = "WBCREPRO_CHROMIUM"
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    f"--window-size={WIDTH},{HEIGHT}",
+)
+MAX_SCREENSHOT_HEIGHT = 20000
+"""Pixels; a longer page is cut there (a screenshot of an endless page helps nobody)."""
+INSTALL_HINT = "chromium not installed: apt-get install chromium"
+DEFAULT_OUT = Path("_build") / "screenshots"
+
+
+class BrowserError(RuntimeError):
+    """Chromium could not be started or driven (not a finding about the book)."""
+
+
+def find_chromium() -> str | None:
+    """``$WBCREPRO_CHROMIUM``, else the first Chromium or Chrome on the PATH; None when none."""
+    explicit = os.environ.get(CHROMIUM_ENV)
+    if explicit:
+        return explicit if Path(explicit).is_file() else None
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+# --- serving the book -----------------------------------------------------------------------------
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve(folder: str | os.PathLike) -> Iterator[str]:
+    """Serve ``folder`` on 127.0.0.1 (a free port, a daemon thread); yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+# --- driving Chromium -----------------------------------------------------------------------------
+class DevTools:
+    """A minimal DevTools-protocol client for one page target (requests in order, events
+    ignored): enough to size the viewport, navigate, evaluate and take screenshots."""
+
+    def __init__(self, ws_url: str, timeout: float = 60.0) -> None:
+        import websocket  # websocket-client (the dev extra)
+
+        self._ws = websocket.create_connection(ws_url, timeout=timeout, suppress_origin=True)
+        self._next = 0
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._next += 1
+        self._ws.send(json.dumps({"id": self._next, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._ws.recv())
+            if message.get("id") != self._next:
+                continue  # an event
+            if "error" in message:
+                raise BrowserError(f"{method}: {message['error']}")
+            return message.get("result", {})
+
+    def evaluate(self, expression: str, await_promise: bool = False) -> Any:
+        result = self.call(
+            "Runtime.evaluate",
+            expression=expression,
+            returnByValue=True,
+            awaitPromise=await_promise,
+        )
+        if "exceptionDetails" in result:
+            raise BrowserError(f"page script failed: {result['exceptionDetails']}")
+        return result.get("result", {}).get("value")
+
+    def close(self) -> None:
+        self._ws.close()
+
+
+def _page_target(port: int, deadline: float) -> str:
+    """The websocket URL of the browser's first page target."""
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
+                targets = json.loads(r.read())
+            pages = [t for t in targets if t.get("type") == "page"]
+            if pages:
+                return pages[0]["webSocketDebuggerUrl"]
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise BrowserError("Chromium started but shows no page target")
+        time.sleep(0.2)
+
+
+@contextmanager
+def chromium(executable: str, startup_timeout: float = 60.0) -> Iterator[DevTools]:
+    """Headless Chromium with a new, empty profile; yields a :class:`DevTools` on its page."""
+    profile = Path(tempfile.mkdtemp(prefix="wbcrepro-chromium-"))
+    command = [
+        executable,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={profile}",
+        "--remote-debugging-port=0",
+        "about:blank",
+    ]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    devtools = None
+    try:
+        deadline = time.monotonic() + startup_timeout
+        port_file = profile / "DevToolsActivePort"
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+                raise BrowserError(f"Chromium exited with {proc.returncode}: {err}")
+            if time.monotonic() > deadline:
+                raise BrowserError(f"Chromium did not start within {startup_timeout:.0f} s")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        devtools = DevTools(_page_target(port, deadline))
+        devtools.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=WIDTH,
+            height=HEIGHT,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        yield devtools
+    finally:
+        if devtools is not None:
+            devtools.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+# --- the checks -----------------------------------------------------------------------------------
+WAIT_JS = """
+new Promise((resolve) => {
+  const images = Array.from(document.images).map((img) => img.complete ? null
+    : new Promise((done) => {
+      img.addEventListener('load', done);
+      img.addEventListener('error', done);
+    }));
+  const timer = new Promise((done) => setTimeout(done, 15000));
+  Promise.race([Promise.all([...images, document.fonts.ready]), timer]).then(() => resolve(true));
+})
+"""
+
+CHECK_JS = r"""
+(() => {
+  const failures = [];
+  const visible = (el) => el.getClientRects().length > 0
+    && getComputedStyle(el).visibility !== 'hidden';
+  const name = (el) => (el.innerText || '').trim().replace(/\s+/g, ' ').slice(0, 60);
+  const root = document.scrollingElement || document.documentElement;
+  if (root.scrollWidth > window.innerWidth) {
+    failures.push(`the page is ${root.scrollWidth} px wide in a ${window.innerWidth} px window `
+      + '(horizontal scroll)');
+  }
+  const article = document.querySelector('article') || document.querySelector('main')
+    || document.body;
+  document.querySelectorAll('table').forEach((table) => {
+    if (!visible(table)) return;
+    const width = Math.ceil(table.getBoundingClientRect().width);
+    for (let box = table.parentElement; box; box = box.parentElement) {
+      if (box.clientWidth > 0 && width > box.clientWidth + 1) {
+        failures.push(`table "${name(table.querySelector('tr') || table)}" is ${width} px wide `
+          + `in a ${box.clientWidth} px container (${box.tagName.toLowerCase()}.`
+          + `${Array.from(box.classList).join('.')})`);
+        break;
+      }
+      if (box === article) break;
+    }
+  });
+  document.querySelectorAll('pre').forEach((pre) => {
+    if (visible(pre) && !pre.closest('.cell_output') && pre.scrollWidth > pre.clientWidth + 1) {
+      failures.push(`code block "${name(pre)}" needs horizontal scrolling `
+        + `(${pre.scrollWidth} px of text in ${pre.clientWidth} px)`);
+    }
+  });
+  document.querySelectorAll('[class*="injected-parameters"], [class*="tag_parameters"]')
+    .forEach((el) => {
+      if (visible(el)) failures.push(`a parameters cell is shown: "${name(el)}"`);
+    });
+  document.querySelectorAll('.cell_input').forEach((el) => {
+    const text = el.textContent || '';
+    if (visible(el) && (text.includes('profile = ') || text.includes('Parameters:'))) {
+      failures.push(`a code cell shows parameters: "${name(el)}"`);
+    }
+  });
+  Array.from(document.images).forEach((img) => {
+    if (!img.complete || img.naturalWidth === 0) {
+      failures.push(`image not loaded: ${img.getAttribute('src')}`);
+    }
+  });
+  return {failures: failures, title: document.title};
+})()
+"""
+
+
+def _load(devtools: DevTools, url: str, timeout: float = 60.0) -> None:
+    devtools.call("Page.navigate", url=url)
+    deadline = time.monotonic() + timeout
+    while devtools.evaluate("document.readyState") != "complete":
+        if time.monotonic() > deadline:
+            raise BrowserError(f"{url} did not finish loading within {timeout:.0f} s")
+        time.sleep(0.1)
+    devtools.evaluate(WAIT_JS, await_promise=True)
+
+
+def screenshot(devtools: DevTools, path: Path) -> Path:
+    """A full-page PNG of the loaded page (1280 px wide, cut at MAX_SCREENSHOT_HEIGHT)."""
+    size = devtools.call("Page.getLayoutMetrics")["cssContentSize"]
+    height = min(MAX_SCREENSHOT_HEIGHT, max(HEIGHT, int(size["height"])))
+    shot = devtools.call(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1},
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def check_page(devtools: DevTools, url: str, name: str, out_dir: Path) -> list[str]:
+    """Load ``url``, check it, save ``out_dir/<name>.png``; the failures, each prefixed by the
+    page's name."""
+    _load(devtools, url)
+    result = devtools.evaluate(CHECK_JS)
+    screenshot(devtools, out_dir / f"{name}.png")
+    return [f"{name} ({url}): {failure}" for failure in result["failures"]]
+
+
+_REDIRECT = re.compile(r"""url=([^"'>\s]+)""", re.IGNORECASE)
+
+
+def default_pages(html: Path) -> dict[str, str | None]:
+    """Page name -> path relative to ``html`` (None when the book has no such page: a failure
+    for the required ones, ``landing``, ``experiment`` and ``table1``)."""
+
+    def first(pattern: str) -> str | None:
+        found = sorted(html.glob(pattern))
+        return found[0].relative_to(html).as_posix() if found else None
+
+    index = html / "index.html"
+    match = _REDIRECT.search(index.read_text(encoding="utf-8")) if index.is_file() else None
+    pages: dict[str, str | None] = {
+        "landing": match.group(1) if match else None,
+        "experiment": first("book/runs/*/main-*.html"),
+        "table1": first("book/runs/*/table1.html"),
+    }
+    optional = {"ablation": "book/runs/*/ablation-*.html", "claims": "book/runs/*/claims.html"}
+    pages.update({name: first(glob) for name, glob in optional.items() if first(glob)})
+    return pages
+
+
+def check_book(
+    html: str | os.PathLike,
+    out_dir: str | os.PathLike = DEFAULT_OUT,
+    pages: Mapping[str, str | None] | None = None,
+    executable: str | None = None,
+) -> list[str]:
+    """Check ``pages`` (default :func:`default_pages`) of the built book in ``html``; the list of
+    failures (empty when every page reads well). Raises :class:`BrowserError` when Chromium is
+    missing or cannot be driven."""
+    html, out_dir = Path(html), Path(out_dir)
+    executable = executable or find_chromium()
+    if executable is None:
+        raise BrowserError(INSTALL_HINT)
+    if not (html / "index.html").is_file():
+        raise BrowserError(f"{html} holds no built book (no index.html)")
+    pages = dict(pages) if pages is not None else default_pages(html)
+    failures = [f"{name}: no such page in {html}" for name, rel in pages.items() if rel is None]
+    with serve(html) as base, chromium(executable) as devtools:
+        for name, rel in pages.items():
+            if rel is None:
+                continue
+            if not (html / rel).is_file():
+                failures.append(f"{name}: {rel} does not exist in {html}")
+                continue
+            failures += check_page(devtools, base + rel, name, out_dir)
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("html", type=Path, help="the built book, e.g. _build/smoke/_build/html")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="screenshot folder")
+    parser.add_argument(
+        "--page",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="check this page (relative to the book) instead of the defaults; repeatable",
+    )
+    parser.add_argument("--chromium", help=f"the browser (default: ${CHROMIUM_ENV} or PATH)")
+    args = parser.parse_args(argv)
+    pages = None
+    if args.page:
+        bad = [p for p in args.page if "=" not in p]
+        if bad:
+            parser.error(f"--page takes NAME=PATH, got {', '.join(bad)}")
+        pages = dict(p.split("=", 1) for p in args.page)
+    try:
+        failures = check_book(args.html, args.out, pages, args.chromium)
+    except BrowserError as err:
+        print(f"browser check: cannot run: {err}", file=sys.stderr)
+        return 2
+    for failure in failures:
+        print(f"FAIL {failure}")
+    checked = ", ".join(sorted(p.stem for p in args.out.glob("*.png")))
+    print(f"browser check: {len(failures)} failure(s); screenshots in {args.out}: {checked}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

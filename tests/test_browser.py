@@ -1,0 +1,128 @@
+"""The book as a reader sees it: scripts/browser_check.py in headless Chromium at 1280x900.
+
+The checker is first shown to catch what it looks for (a table wider than its column, a visible
+parameters cell, a broken image) on a hand-made page, then run on the smoke profile's book (built
+once per session by conftest's ``smoke_book``, shared with test_smoke_profile.py). Without
+Chromium these tests are skipped and say how to install it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+_spec = importlib.util.spec_from_file_location(
+    "browser_check", REPO / "scripts" / "browser_check.py"
+)
+browser_check = importlib.util.module_from_spec(_spec)
+sys.modules["browser_check"] = browser_check
+_spec.loader.exec_module(browser_check)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _chromium() -> str:
+    executable = browser_check.find_chromium()
+    if executable is None:
+        pytest.skip(browser_check.INSTALL_HINT)
+    return executable
+
+
+def _page(body: str) -> str:
+    return f"<html><head><title>t</title></head><body><article>{body}</article></body></html>"
+
+
+@pytest.fixture
+def fake_book(tmp_path: Path) -> Path:
+    """A "built book": index.html redirecting to the landing page, an experiment page and a
+    Table 1 page under book/runs/x/."""
+    runs = tmp_path / "book" / "runs" / "x"
+    runs.mkdir(parents=True)
+    (tmp_path / "index.html").write_text(
+        '<html><head><meta http-equiv="Refresh" content="0; url=book/runs/x/findings.html" />'
+        "</head></html>"
+    )
+    (runs / "findings.html").write_text(_page("<h1>What we found</h1><p>fine</p>"))
+    (runs / "main-a-s0.html").write_text(_page("<p>experiment</p>"))
+    (runs / "table1.html").write_text(_page("<p>table 1</p>"))
+    return tmp_path
+
+
+def test_default_pages_follow_the_root_redirect(fake_book: Path) -> None:
+    assert browser_check.default_pages(fake_book) == {
+        "landing": "book/runs/x/findings.html",
+        "experiment": "book/runs/x/main-a-s0.html",
+        "table1": "book/runs/x/table1.html",
+    }
+    (fake_book / "book/runs/x/claims.html").write_text(_page("claims"))
+    (fake_book / "book/runs/x/table1.html").unlink()
+    pages = browser_check.default_pages(fake_book)
+    assert pages["claims"] == "book/runs/x/claims.html" and pages["table1"] is None
+
+
+def test_serve_serves_the_folder_on_loopback(fake_book: Path) -> None:
+    with browser_check.serve(fake_book) as base:
+        assert base.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(base + "book/runs/x/table1.html", timeout=10) as response:
+            assert b"table 1" in response.read()
+
+
+def test_without_chromium_it_says_how_to_install_it(fake_book, monkeypatch, capsys) -> None:
+    monkeypatch.setenv(browser_check.CHROMIUM_ENV, str(fake_book / "no-such-browser"))
+    assert browser_check.find_chromium() is None
+    assert browser_check.main([str(fake_book), "--out", str(fake_book / "shots")]) == 2
+    assert browser_check.INSTALL_HINT in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_checker_catches_wide_tables_parameters_and_broken_images(fake_book: Path) -> None:
+    executable = _chromium()
+    wide = "<table><tr><td>" + "x" * 100 + "</td></tr></table>"
+    params = (
+        '<div class="cell tag_injected-parameters"><div class="cell_input">'
+        "<pre>profile = 'smoke'</pre></div></div>"
+    )
+    code = '<pre style="width:300px; overflow-x:auto">' + "y" * 100 + "</pre>"
+    output = '<div class="cell_output"><pre style="width:300px; overflow-x:auto">' + "z" * 100
+    (fake_book / "book/runs/x/main-a-s0.html").write_text(
+        _page(
+            f'<div style="width:600px">{wide}</div>{code}{params}<img src="missing.png">'
+            f"{output}</pre></div>"
+        )
+    )
+    out = fake_book / "shots"
+    failures = browser_check.check_book(fake_book, out, executable=executable)
+    assert len(failures) == 5, failures  # a long line in a cell's output is not the page's text
+    assert all(f.startswith("experiment (") for f in failures)
+    assert "px wide in a 600 px container" in failures[0]
+    assert 'code block "yyy' in failures[1] and "needs horizontal scrolling" in failures[1]
+    assert "a parameters cell is shown" in failures[2]
+    assert "a code cell shows parameters" in failures[3]
+    assert failures[4].endswith("image not loaded: missing.png")
+    for name in ("landing", "experiment", "table1"):
+        assert (out / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
+    # A page wider than the window is caught too.
+    (fake_book / "book/runs/x/table1.html").write_text(_page('<div style="width:2000px">x</div>'))
+    failures = browser_check.check_book(fake_book, out, executable=executable)
+    assert any("table1" in f and "wide in a 1280 px window" in f for f in failures), failures
+
+
+@pytest.mark.slow
+def test_the_smoke_book_reads_well_at_1280_px(request: pytest.FixtureRequest) -> None:
+    executable = _chromium()  # before building the book: no browser, no build
+    html: Path = request.getfixturevalue("smoke_book")
+    out = html.parents[2] / "screenshots"  # <repo copy>/_build/screenshots
+    pages = browser_check.default_pages(html)
+    assert pages["landing"] == "book/runs/smoke/findings.html"  # the findings are the root
+    assert {"experiment", "table1", "ablation", "claims"} <= set(pages)
+    failures = browser_check.check_book(html, out, pages, executable=executable)
+    assert failures == []
+    for name in pages:
+        shot = (out / f"{name}.png").read_bytes()
+        assert shot.startswith(PNG_MAGIC) and len(shot) > 10_000, name
