@@ -89,7 +89,7 @@ def _move_aside(folder: Path, reason: str) -> Path:
     if aside.exists():
         shutil.rmtree(aside)
     folder.rename(aside)
-    print(f"Run folder {folder} {reason}: moved to {aside} (replacing any older copy there).")
+    print(f"Run folder {folder} {reason}:\nmoved to {aside} (replacing any older copy there).")
     return aside
 
 
@@ -114,7 +114,7 @@ def fit_or_load(cfg: TrainConfig, runs_root: str | Path, run_id: str) -> Path:
         reason = stale_reason(saved)
         if reason is None and complete:
             print(
-                f"Loaded run {run_id} from {folder}: complete, same parameters and training "
+                f"Loaded run {run_id} from {folder}:\ncomplete, same parameters and training "
                 f"code ({saved[RESULTS_KEY]}); nothing trained."
             )
             return folder
@@ -123,7 +123,7 @@ def fit_or_load(cfg: TrainConfig, runs_root: str | Path, run_id: str) -> Path:
     from wbcrepro.runs import fit  # training code: imported only when there is training to do
 
     how = "resuming from its checkpoint" if (folder / CHECKPOINT).is_file() else "from scratch"
-    print(f"Training run {run_id} in {folder} now ({how}).")
+    print(f"Training run {run_id} in {folder} now\n({how}).")
     folder.mkdir(parents=True, exist_ok=True)
     fit(cfg, folder, resume=True, progress=False)
     return folder

@@ -16,7 +16,13 @@ import seaborn as sns
 from IPython.display import Markdown
 
 from wbcrepro import verdicts
-from wbcrepro.report.records import RunRecord, f1_with_ci, glue_values, markdown_table
+from wbcrepro.report.records import (
+    RunRecord,
+    f1_with_ci,
+    glue_markdown,
+    glue_values,
+    markdown_table,
+)
 from wbcrepro.verdicts import pct, with_ci
 
 
@@ -149,11 +155,8 @@ def ablation_verdict(records: Sequence[RunRecord], vary: str, claim: str = "") -
 
 
 def glue_ablation(records: Sequence[RunRecord], vary: str, claim: str = "") -> dict[str, Any]:
-    """Glue ``verdict``, ``n_runs`` and ``n_complete`` of an ablation."""
-    return glue_values(
-        {
-            "verdict": ablation_verdict(records, vary, claim),
-            "n_runs": len(records),
-            "n_complete": sum(r.complete for r in records),
-        }
-    )
+    """Glue ``verdict`` (markdown: it links runs, for a ``{glue:md}`` role), ``n_runs`` and
+    ``n_complete`` of an ablation."""
+    verdict = glue_markdown("verdict", ablation_verdict(records, vary, claim))
+    counts = glue_values({"n_runs": len(records), "n_complete": sum(r.complete for r in records)})
+    return {"verdict": verdict, **counts}

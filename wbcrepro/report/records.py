@@ -214,6 +214,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def glue_markdown(key: str, text: str) -> str:
+    """Glue ``text`` as markdown for a ``{glue:md}`` role (links and emphasis render, where a
+    ``{glue:text}`` role would show the raw markup); returns it."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(key, Markdown(text), display=False)
+    return text
+
+
 def glue_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """Glue every ``key: value`` (not displayed) for ``{glue:text}`` roles; returns them."""
     from myst_nb import glue
