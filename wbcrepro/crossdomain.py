@@ -41,7 +41,6 @@ from wbcrepro.runmodel import (
     best_seed_folder,
     file_sha256,
     read_run_model,
-    repo_relative,
     selected_model_file,
 )
 from wbcrepro.shipped import describe_transform
@@ -248,17 +247,10 @@ def evaluate_cross_domain(
     csv_path = predictions_csv_path(out_json)
     atomic_write(csv_path, lambda tmp: predictions.to_csv(tmp, index=False))
 
-    source_results = run.results or {}
     record = {
         "kind": RECORD_KIND,
         "source": {
-            "run_id": run.run_id,
-            "run_folder": repo_relative(run.folder or run.model_file.parent),
-            "model_file": run.model_file.name,
-            "model_sha256": file_sha256(run.model_file),
-            "epoch": run.epoch,
-            "dataset": run.cfg.dataset,
-            "synthetic": (source_results.get("dataset") or {}).get("synthetic"),
+            **run.provenance(),
             "class_names": list(run.class_names),
             "arch": run.cfg.arch,
             "img_size": run.cfg.img_size,

@@ -99,6 +99,20 @@ class RunModel:
     def run_id(self) -> str:
         return (self.folder or self.model_file.parent).name
 
+    def provenance(self) -> dict[str, Any]:
+        """Which weights a derived record (a shipped file, a cross-domain evaluation) came from:
+        run, portable folder, model file with its sha256, epoch, dataset and synthetic flag."""
+        dataset = (self.results or {}).get("dataset") or {}
+        return {
+            "run_id": self.run_id,
+            "run_folder": repo_relative(self.folder or self.model_file.parent),
+            "model_file": self.model_file.name,
+            "model_sha256": file_sha256(self.model_file),
+            "epoch": self.epoch,
+            "dataset": dataset.get("name", self.cfg.dataset),
+            "synthetic": dataset.get("synthetic"),
+        }
+
     def build(self, device: torch.device | str = "cpu") -> nn.Module:
         """The network with these weights, float32, in eval mode, on ``device``."""
         cfg = self.cfg

@@ -32,7 +32,6 @@ from wbcrepro.runmodel import (
     best_seed_folder,
     file_sha256,
     read_run_model,
-    repo_relative,
     selected_model_file,
 )
 from wbcrepro.transforms import build_eval_transform
@@ -131,7 +130,6 @@ def build_metadata(run: RunModel) -> dict[str, Any]:
     cfg, results = run.cfg, run.results or {}
     steps = describe_transform(build_eval_transform(cfg))
     normalise = next(s for s in steps if s["op"] == "Normalize")
-    dataset = results.get("dataset") or {}
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -147,13 +145,7 @@ def build_metadata(run: RunModel) -> dict[str, Any]:
         "eval_transform": steps,
         "weights_dtype": "float16 parameters, float32 BatchNorm statistics",
         "source": {
-            "run_id": run.run_id,
-            "run_folder": repo_relative(run.folder or run.model_file.parent),
-            "model_file": run.model_file.name,
-            "model_sha256": file_sha256(run.model_file),
-            "epoch": run.epoch,
-            "dataset": dataset.get("name", cfg.dataset),
-            "synthetic": dataset.get("synthetic"),
+            **run.provenance(),
             # Where the data sat on the exporting machine is no business of a shipped file.
             "params": {k: v for k, v in cfg.to_flat().items() if k not in LOCAL_PATH_KEYS},
         },
