@@ -115,7 +115,7 @@ def test_kaggle_validation_carved_from_train_may_not_select(tmp_path: Path) -> N
 
 
 def test_a_published_validation_split_may_select_even_without_source_groups(monkeypatch) -> None:
-    def loader(root, cfg):
+    def loader(root):
         rows = [
             {"path": f"/x/{s}{k}.png", "label": c, "group": f"{s}{k}{c}", "split": s}
             for s in ("train", "val", "test") for k in range(3) for c in ("a", "b")
