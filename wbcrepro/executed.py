@@ -73,3 +73,34 @@ def make_portable(notebook: str | os.PathLike, repo: str | os.PathLike) -> None:
             for key in CELL_TIMING_KEYS:
                 cell_meta.pop(key, None)
     atomic_write(path, lambda tmp: nbformat.write(nb, tmp))
+
+
+RUN_FILE_PATH_COLUMNS = {"excluded.csv": "item", "skipped.csv": "path"}
+"""Run-folder tables whose entries can be this machine's file paths (split.csv and the
+predictions files are written portable by training itself)."""
+
+
+def make_run_folder_portable(folder: str | os.PathLike, data: Path, cache: Path) -> list[str]:
+    """Rewrite absolute data and cache paths in a run folder's exclusion tables as ``$DATA/...``
+    and ``$CACHE/...`` (:func:`wbcrepro.paths.portable_path`); returns the files rewritten.
+    Other entries (smear ids, reasons) are kept as they are."""
+    import pandas as pd
+
+    from wbcrepro.paths import portable_path
+
+    rewritten = []
+    for name, column in RUN_FILE_PATH_COLUMNS.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            continue
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if column not in table.columns:
+            continue
+        portable = [
+            portable_path(v, data, cache) if v.startswith("/") else v for v in table[column]
+        ]
+        if portable != list(table[column]):
+            table[column] = portable
+            atomic_write(path, lambda tmp, t=table: t.to_csv(tmp, index=False))
+            rewritten.append(name)
+    return rewritten

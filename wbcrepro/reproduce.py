@@ -41,8 +41,9 @@ from typing import Any
 
 import wbcrepro
 from wbcrepro.codehash import report_code_hash, training_code_hash
-from wbcrepro.executed import make_portable
+from wbcrepro.executed import make_portable, make_run_folder_portable
 from wbcrepro.fileio import write_json
+from wbcrepro.paths import cache_root, data_root
 from wbcrepro.profiles import Profile, ProfileError, RunSpec, load_profile
 
 RECORD_SUFFIX = ".run.json"
@@ -151,6 +152,9 @@ def papermill_executor(
     finally:  # a failed notebook is committed for inspection too
         if output.is_file():
             make_portable(output, cwd)
+        folder = cwd / str(parameters.get("runs_root", "")) / str(parameters.get("run_id", ""))
+        if parameters.get("run_id") and folder.is_dir():
+            make_run_folder_portable(folder, data_root(), cache_root())
 
 
 def describe_error(err: BaseException) -> str:
