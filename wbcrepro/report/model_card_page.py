@@ -94,7 +94,8 @@ def crossdomain_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
                 **recalls,
             }
         )
-    return pd.DataFrame(rows).fillna("")
+    # Targets as columns, measures as rows: per-class recalls would make a row too wide to read.
+    return pd.DataFrame(rows).fillna("").set_index("target").T if rows else pd.DataFrame()
 
 
 def load_crossdomain(runs_root: str | Path, run_ids: str | Sequence[str]) -> list[dict[str, Any]]:

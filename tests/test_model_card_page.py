@@ -1,0 +1,76 @@
+"""The model card page reads the shipped model's JSON metadata and cross-domain records only."""
+
+from __future__ import annotations
+
+import pytest
+
+from wbcrepro.fileio import write_json
+from wbcrepro.report import model_card_page as card_page
+
+CARD = {
+    "arch": "efficientnet_lite0",
+    "implementation": "efficientnet_lite_pytorch",
+    "class_names": ["segmented_neutrophil", "band_neutrophil"],
+    "img_size": 160,
+    "eval_transform": [{"op": "Resize", "size": [184, 184]}, {"op": "CenterCrop", "size": 160}],
+    "weights_dtype": "float16 parameters, float32 BatchNorm statistics",
+    "bytes": 7_016_303,
+    "source": {
+        "run_id": "main-pbc-s0",
+        "epoch": 5,
+        "dataset": "pbc",
+        "synthetic": False,
+        "params": {"train_subset": 1200, "epochs": 5},
+    },
+    "test_metrics": {
+        "n": 100,
+        "accuracy": 0.9,
+        "accuracy_ci95": [0.83, 0.95],
+        "balanced_accuracy": 0.88,
+        "macro_f1": 0.87,
+        "macro_f1_ci95": [0.8, 0.93],
+        "per_class": {
+            "segmented_neutrophil": {"precision": 0.9, "recall": 0.8, "support": 50},
+            "band_neutrophil": {"precision": 0.85, "recall": 0.9, "support": 50},
+        },
+    },
+}
+
+
+def crossdomain(target: str, accuracy: float) -> dict:
+    per_class = {
+        "neutrophil": {"recall": accuracy, "support": 10},
+        "basophil": {"recall": 0.0, "support": 0},
+    }
+    return {
+        "target": {"dataset": target},
+        "metrics": {"n": 10, "accuracy": accuracy, "accuracy_ci95": [0.1, 0.9], "macro_f1": 0.5,
+                    "per_class": per_class},
+    }  # fmt: skip
+
+
+def test_card_reads_the_metadata_json_beside_the_weights(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="export the model first"):
+        card_page.load_card(tmp_path / "pbc6.pt")
+    write_json(tmp_path / "pbc6.json", CARD)
+    card = card_page.load_card(tmp_path / "pbc6.pt")
+    table = card_page.card_table(card)
+    assert table.loc["test accuracy [95% CI]", ""] == "90.00% [83.00%, 95.00%]"
+    assert table.loc["weights", ""].endswith("7.0 MB")
+    assert "Resize(size=[184, 184]) -> CenterCrop(size=160)" in table.loc["input", ""]
+    assert "train subset 1200, 5 epochs" in table.loc["trained on", ""]
+    recall = card_page.recall_table(card)
+    assert (
+        list(recall.index) == CARD["class_names"] and recall.loc["band_neutrophil", "recall"] == 0.9
+    )
+
+
+def test_crossdomain_table_has_one_column_per_target_and_skips_empty_classes(tmp_path) -> None:
+    for run_id, target, acc in (("cd-zheng", "zheng2018", 0.28), ("cd-bccd", "bccd-cropped", 0.14)):
+        write_json(tmp_path / run_id / "crossdomain.json", crossdomain(target, acc))
+    records = card_page.load_crossdomain(tmp_path, "cd-zheng, cd-bccd, cd-missing")
+    table = card_page.crossdomain_table(records)
+    assert list(table.columns) == ["zheng2018", "bccd-cropped"]
+    assert table.loc["recall neutrophil", "zheng2018"] == 0.28
+    assert "recall basophil" not in table.index  # no support: nothing measured
+    assert card_page.crossdomain_table([]).empty
