@@ -40,7 +40,7 @@ WRITE = textwrap.dedent(
     out = Path(runs_root) / run_id
     out.mkdir(parents=True, exist_ok=True)
     (out / "value.txt").write_text(str(value))
-    print("wrote", out)
+    print("wrote", out.resolve())  # an absolute path, made repository-relative on the page
     """
 )
 RAISE = 'if fail:\n    raise RuntimeError(f"asked to fail: {run_id}")'

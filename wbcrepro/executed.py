@@ -63,7 +63,12 @@ def make_portable(notebook: str | os.PathLike, repo: str | os.PathLike) -> None:
         for key in ("input_path", "output_path"):
             if key in meta:
                 meta[key] = _relative(meta[key], repo)
+    prefix = f"{repo.resolve()}/"
     for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            # warnings and logs name files by absolute path: make them repository-relative
+            if output.get("output_type") == "stream" and prefix in output.get("text", ""):
+                output["text"] = output["text"].replace(prefix, "")
         cell.metadata["tags"] = page_tags(cell)
         if not cell.metadata["tags"]:
             del cell.metadata["tags"]
