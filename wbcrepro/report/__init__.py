@@ -14,6 +14,7 @@ every page shows the same thing in the same way. One module per page kind:
 ``ablation_page``      runs that differ in one setting, side by side
 ``table1_page``        the paper's Table 1 (quoted) beside our runs
 ``claims_page``        the claims ledger
+``label_noise_page``   PBC's band/segmented labels against WBCAtt's nucleus shapes
 ``landing_page``       the findings first: the headline, Table 1 and claims counted, one figure
 =====================  =======================================================================
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import seaborn as sns
 
-from wbcrepro.report import crossdomain_page, model_card_page
+from wbcrepro.report import crossdomain_page, label_noise_page, model_card_page
 from wbcrepro.report.ablation_page import (
     ablation_recall_markdown,
     ablation_recall_table,
@@ -137,6 +138,7 @@ __all__ = [
     "header_for_runs",
     "headline_table",
     "image_sizes",
+    "label_noise_page",
     "leakage_summary",
     "ledger_markdown",
     "ledger_tests_markdown",
