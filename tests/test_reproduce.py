@@ -466,3 +466,15 @@ def test_summary_notebooks_rerun_when_an_earlier_run_was_executed(repo: Path) ->
     )
     changed = reproduce("summ", progress=False)  # the experiment changed: summary refreshed
     assert [o.status for o in changed.outcomes] == ["complete", "complete"]
+
+
+def test_summary_is_left_untouched_when_nothing_changed(repo: Path) -> None:
+    """A rerun that skips every run must not rewrite summary.json (a committed book stays clean);
+    a rerun that executes something rewrites it."""
+    reproduce("demo", progress=False)
+    summary_path = repo / "book" / "runs" / "demo" / "summary.json"
+    first = summary_path.read_bytes()
+    assert all(o.status == "skipped" for o in reproduce("demo", progress=False).outcomes)
+    assert summary_path.read_bytes() == first
+    reproduce("demo", only=["c"], force=True, progress=False)
+    assert summary_path.read_bytes() != first

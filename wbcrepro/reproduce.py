@@ -371,16 +371,21 @@ def write_summary(profile: Profile) -> Path:
         record = read_record(record_path(profile, spec.id))
         records.append(record if record is not None else {"id": spec.id, "status": "not run"})
     path = profile.runs_root / SUMMARY
-    write_json(
-        path,
-        {
-            "profile": profile.name,
-            "title": profile.title,
-            "synthetic": profile.synthetic,
-            "written": _now(),
-            "package_version": wbcrepro.__version__,
-            "code_hash": report_code_hash(),
-            "runs": records,
-        },
-    )
+    summary = {
+        "profile": profile.name,
+        "title": profile.title,
+        "synthetic": profile.synthetic,
+        "written": _now(),
+        "package_version": wbcrepro.__version__,
+        "code_hash": report_code_hash(),
+        "runs": records,
+    }
+    # A rerun that changed nothing leaves the file as it was: its "written" time is when the
+    # summary last changed, and a committed book stays clean after `make book`.
+    previous = read_record(path)
+    if previous is not None and {**previous, "written": None} == json.loads(
+        json.dumps({**summary, "written": None})
+    ):
+        return path
+    write_json(path, summary)
     return path
