@@ -15,6 +15,7 @@ every page shows the same thing in the same way. One module per page kind:
 ``table1_page``        the paper's Table 1 (quoted) beside our runs
 ``claims_page``        the claims ledger
 ``label_noise_page``   PBC's band/segmented labels against WBCAtt's nucleus shapes
+``costs_page``         the training time each run recorded, per arm and in total
 ``landing_page``       the findings first: the headline, Table 1 and claims counted, one figure
 =====================  =======================================================================
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import seaborn as sns
 
-from wbcrepro.report import crossdomain_page, label_noise_page, model_card_page
+from wbcrepro.report import costs_page, crossdomain_page, label_noise_page, model_card_page
 from wbcrepro.report.ablation_page import (
     ablation_recall_markdown,
     ablation_recall_table,
@@ -121,6 +122,7 @@ __all__ = [
     "claims_counts",
     "claims_ledger",
     "class_balance",
+    "costs_page",
     "crossdomain_page",
     "dataset_card",
     "describe_split",

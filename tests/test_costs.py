@@ -1,0 +1,49 @@
+"""The training time each run recorded, per arm and in total (the landing page's "What it cost")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.fake_runs import write_run
+from wbcrepro.report import costs_page
+
+
+@pytest.fixture
+def runs_root(tmp_path: Path) -> Path:
+    write_run(tmp_path, "main-x-s0", epochs=2)  # fake_runs records 90 s per epoch
+    write_run(tmp_path, "main-x-s1", epochs=4)
+    write_run(tmp_path, "other", epochs=1)
+    evaluation = tmp_path / "crossdomain-x"  # a cross-domain folder: no training time
+    evaluation.mkdir()
+    (evaluation / "crossdomain.json").write_text(json.dumps({"status": "complete"}))
+    return tmp_path
+
+
+def test_run_times_read_each_trained_run(runs_root: Path) -> None:
+    times = costs_page.run_times(runs_root).set_index("run")
+    assert sorted(times.index) == ["main-x-s0", "main-x-s1", "other"]
+    assert times.loc["main-x-s1", "minutes"] == pytest.approx(6.0)
+    assert times.loc["main-x-s0", "arm"] == "main-x" and times.loc["other", "arm"] == "other"
+    assert times.loc["other", "commit"] == "0123456789"  # the recorded commit, not today's
+
+
+def test_arm_times_sum_the_seeds(runs_root: Path) -> None:
+    arms = costs_page.arm_times(costs_page.run_times(runs_root)).set_index("arm")
+    assert arms.loc["main-x", "runs"] == 2
+    assert arms.loc["main-x", "min"] == "9" and arms.loc["main-x", "min/run"] == "4.5"
+    assert arms.loc["other", "min"] == "2"
+
+
+def test_glue_costs_totals(runs_root: Path) -> None:
+    glued = costs_page.glue_costs(runs_root)
+    assert glued["cost_runs"] == 3
+    assert glued["cost_hours"] == f"{(3 + 6 + 1.5) / 60:.1f}"
+    assert "H100" in glued["cost_hardware"]
+
+
+def test_an_empty_book_says_so(tmp_path: Path) -> None:
+    assert "No trained run" in costs_page.arm_times_markdown(tmp_path).data
+    assert costs_page.glue_costs(tmp_path)["cost_runs"] == 0
