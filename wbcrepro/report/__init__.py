@@ -16,6 +16,7 @@ every page shows the same thing in the same way. One module per page kind:
 ``claims_page``        the claims ledger
 ``label_noise_page``   PBC's band/segmented labels against WBCAtt's nucleus shapes
 ``costs_page``         the training time each run recorded, per arm and in total
+``targets_page``       the profile's own targets against what its runs measured
 ``landing_page``       the findings first: the headline, Table 1 and claims counted, one figure
 =====================  =======================================================================
 
@@ -30,7 +31,13 @@ from __future__ import annotations
 
 import seaborn as sns
 
-from wbcrepro.report import costs_page, crossdomain_page, label_noise_page, model_card_page
+from wbcrepro.report import (
+    costs_page,
+    crossdomain_page,
+    label_noise_page,
+    model_card_page,
+    targets_page,
+)
 from wbcrepro.report.ablation_page import (
     ablation_recall_markdown,
     ablation_recall_table,
@@ -176,4 +183,5 @@ __all__ = [
     "table1_details_markdown",
     "table1_markdown",
     "table1_outcomes",
+    "targets_page",
 ]
