@@ -29,6 +29,7 @@ NAMES = (
     "claims",
     "crossdomain",
     "model_card",
+    "label_noise",
     "findings",
 )
 COMMON_PARAMS = {"profile", "run_id", "runs_root"}
@@ -39,7 +40,8 @@ SPECIFIC_PARAMS = {
     "claims": {"evidence"},
     "crossdomain": {"source_run", "target_dataset"},
     "model_card": {"source_run", "crossdomain_runs", "model_path"},
-    "findings": {"headline", "table1_pairs", "evidence"},
+    "label_noise": {"arms", "data_root"},
+    "findings": {"headline", "table1_pairs", "evidence", "targets"},
 }
 IMPORTS = {
     # the one notebook that trains (and explains the trained model: Grad-CAM)

@@ -11,6 +11,7 @@ prefixes, such a model is wrong on every disagreeing test image.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,12 +20,33 @@ import seaborn as sns
 from IPython.display import Markdown
 from matplotlib.figure import Figure
 
-from wbcrepro.report.records import RunRecord, glue_values, markdown_table
+from wbcrepro import paper, paths, wbcatt
+from wbcrepro.report.records import RunRecord, glue_values, load_runs, markdown_table
 from wbcrepro.runfolder import predictions_file
 from wbcrepro.wbcatt import PREFIX_CLASS
 
 NEUTROPHILS = tuple(PREFIX_CLASS.values())
 PREDICTIONS_TEST = predictions_file("test")
+
+
+@dataclass(frozen=True)
+class LabelNoise:
+    """What the page shows: the runs read, WBCAtt's agreement with the prefixes, per-run table."""
+
+    runs: list[RunRecord]
+    agreement: pd.DataFrame
+    table: pd.DataFrame
+
+
+def load(runs_root: str | Path, arms: str, data_root: str = "") -> LabelNoise:
+    """Read the runs of ``arms`` and WBCAtt's annotations of the images present under the data
+    root (``data_root``, else $WBCREPRO_DATA); raises naming a missing annotation file."""
+    runs = load_runs(runs_root, arms)
+    root = paths.data_root(data_root or None)
+    agreement = wbcatt.neutrophil_agreement(
+        wbcatt.present_only(wbcatt.load_annotations(root), root)
+    )
+    return LabelNoise(runs, agreement, noise_table(runs, agreement))
 
 
 def shape_table(agreement: pd.DataFrame) -> pd.DataFrame:
@@ -157,6 +179,7 @@ def glue_label_noise(agreement: pd.DataFrame, table: pd.DataFrame) -> dict[str, 
         "contradicted_share": f"{contradicted / max(decided, 1):.1%}",
         "sne_contradicted": f"{summary.loc['segmented_neutrophil', 'share']:.1%}",
         "bne_contradicted": f"{summary.loc['band_neutrophil', 'share']:.1%}",
+        "paper_accuracy_text": paper.PAPER_RESULT["accuracy_text"],
     }
     if "ceiling" in table and table["ceiling"].notna().any():
         values["ceiling_mean"] = f"{table['ceiling'].mean():.1%}"
