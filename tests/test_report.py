@@ -20,6 +20,7 @@ from tests.conftest import REPO
 from tests.fake_runs import GPU_ENVIRONMENT, write_run
 from wbcrepro import paper, report
 from wbcrepro.classes import PAPER_CLASSES
+from wbcrepro.codehash import training_code_hash
 
 TRAINING_MODULES = ("wbcrepro.runs", "wbcrepro.engine", "wbcrepro.models", "wbcrepro.data")
 
@@ -94,6 +95,7 @@ def test_run_header_shows_the_recorded_machine_and_a_dirty_tree(runs_root):
         "Python 3.11.9, torch 2.4.1, torchvision 0.19.1",
         "git `0123456789`",
         "uncommitted changes (dirty tree)",
+        f"; training code `{training_code_hash()}`",  # what the dirty tree ran: today's code
         "| resolution | 32 px |",
         "efficientnet_b0 (torchvision), weights none, scratch",
         "`s0` (complete)",
@@ -371,3 +373,21 @@ def test_eval_view_frames_like_the_evaluation_transform(tmp_path):
     theirs = np.asarray(reference(Image.open(path).convert("RGB")), dtype=float)
     assert ours.shape == theirs.shape == (64, 64, 3)
     assert np.abs(ours[..., :2] - theirs[..., :2]).mean() < 2.0  # the smooth channels
+
+
+def test_table1_details_show_the_recorded_baselines(tmp_path):
+    """The shapes training records: majority accuracy at the top, the linear probe's under test."""
+    from wbcrepro.fileio import read_json, write_json
+
+    folder = write_run(tmp_path, "main-bccd", params={"dataset": "bccd"}, synthetic=False)
+    results = read_json(folder / "results.json")
+    results["baselines"] = {
+        "majority": {"class": "neutrophil", "accuracy": 0.5882},
+        "linear_probe": {"status": "ok", "test": {"n": 68, "accuracy": 0.75}},
+    }
+    write_json(folder / "results.json", results)
+    write_run(tmp_path, "main-pbc", params={"dataset": "pbc"}, synthetic=False)
+    details = report.table1_details("bccd=main-bccd,pbc=main-pbc", tmp_path).set_index("ours")
+    assert details.loc["main-bccd", "majority class"] == "58.82%"
+    assert details.loc["main-bccd", "linear probe"] == "75.00%"
+    assert details.loc["main-pbc", "linear probe"] == "not recorded"

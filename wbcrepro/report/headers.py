@@ -14,6 +14,7 @@ from typing import Any
 
 from IPython.display import Markdown
 
+from wbcrepro.codehash import RESULTS_KEY
 from wbcrepro.report.records import (
     SYNTHETIC_BANNER,
     RunRecord,
@@ -69,16 +70,22 @@ def software_text(env: Mapping[str, Any]) -> str:
     return ", ".join(parts) or "not recorded"
 
 
-def code_text(env: Mapping[str, Any]) -> str:
-    """The git commit the run was trained from, and whether the tree had uncommitted changes."""
+def code_text(env: Mapping[str, Any], training_hash: str | None = None) -> str:
+    """The git commit the run was trained from, whether the tree had uncommitted changes, and
+    the hash of the training code it ran (which tells whether a dirty tree changed that code:
+    runs with the same hash ran the same training modules)."""
     git = env.get("git") or {}
     commit = git.get("commit")
-    if not commit:
-        return "git commit not recorded (not a git checkout)"
-    text = f"git `{commit[:10]}`"
-    if git.get("dirty"):
+    text = f"git `{commit[:10]}`" if commit else "git commit not recorded (not a git checkout)"
+    if commit and git.get("dirty"):
         text += " **with uncommitted changes (dirty tree)**"
+    if training_hash:
+        text += f"; training code `{training_hash}`"
     return text
+
+
+def _training_hash(rec: RunRecord) -> str | None:
+    return rec.results.get(RESULTS_KEY)
 
 
 def _dataset_text(name: str) -> str:
@@ -105,7 +112,7 @@ def header_for_run(rec: RunRecord, profile: str) -> Markdown:
         synthetic=rec.synthetic,
         extra={
             "software": software_text(env),
-            "code": code_text(env),
+            "code": code_text(env, _training_hash(rec)),
             "run": f"`{rec.run_id}` ({rec.status})",
         },
     )
@@ -169,7 +176,7 @@ def header_for_runs(
         extra={
             **(extra or {}),
             "software": _distinct(software_text(r.environment) for r in found),
-            "code": _distinct(code_text(r.environment) for r in found),
+            "code": _distinct(code_text(r.environment, _training_hash(r)) for r in found),
             "runs": ", ".join(f"`{r.run_id}` ({r.status})" for r in records) or "none",
         },
     )

@@ -100,10 +100,13 @@ def _versus(row: paper.Table1Row | None, records: Sequence[RunRecord], closest: 
 
 
 def _baseline(rec: RunRecord, key: str) -> str:
+    """A baseline's test accuracy as the run recorded it: the majority class keeps it at the top,
+    the linear probe under ``test`` (it was fitted and evaluated)."""
     base = (rec.results.get("baselines") or {}).get(key) or {}
-    if "accuracy" not in base:
+    accuracy = base.get("accuracy", (base.get("test") or {}).get("accuracy"))
+    if accuracy is None:
         return base.get("reason", "not recorded") if base else "not recorded"
-    return pct(base["accuracy"])
+    return pct(accuracy)
 
 
 def _not_run_reason(row: paper.Table1Row | None, dataset: str | None) -> str:
