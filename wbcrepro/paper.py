@@ -231,8 +231,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="augmentation",
         text="The paper's augmentation (crop, rotation, flips, brightness) helps.",
-        how="ablation over augment: paper vs none, geometric only, colour only (and milder "
-        "brightness)",
+        how="ablation over augment: paper vs none, geometric only, colour only (a milder "
+        "brightness is an ablation of its own: it varies brightness, not augment)",
         test="better",
         vary="augment",
         expected="paper",
@@ -240,7 +240,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="input_size",
         text="224 px input suffices for EfficientNet-b4 (below its native 380 px).",
-        how="ablation over img_size: 224 (scaled on CPU) vs the native size",
+        how="ablation over img_size: 224 vs b4's native 380 (on CPU, Lite0's native 224 vs 132, "
+        "the same ratio)",
         test="not_worse",
         vary="img_size",
         expected="smallest",
