@@ -227,7 +227,16 @@ def test_ablation_table_and_seed_summary(runs_root, tmp_path):
     assert seeds.loc["test accuracy", "seeds"] == 2
     assert seeds.loc["test accuracy", "mean"] == pytest.approx(0.825)
     assert seeds.loc["test accuracy", "min"] == 0.75 and seeds.loc["test accuracy", "max"] == 0.9
-    assert "Not a seed ablation" in report.seed_summary(runs, "transfer").data
+    # An ablation of another setting: one line per value and measure, over its seeds.
+    for seed, correct in enumerate((30, 34, 32)):
+        write_run(tmp_path, f"a-s{seed}", params={"seed": seed, "lr": 0.001}, correct=correct)
+        write_run(tmp_path, f"b-s{seed}", params={"seed": seed, "lr": 0.01}, correct=20)
+    lines = report.seed_summary(report.load_runs(tmp_path, "a,b"), "lr").data.splitlines()
+    assert lines[0] == "| lr | measure | seeds learned | mean [95% t] | range |"
+    assert lines[2].startswith("| 0.001 | test accuracy | 3 of 3 | 80.00% [")
+    assert lines[2].endswith("| 75.00% to 85.00% |")
+    assert lines[3].startswith("| 0.01 | test accuracy | 3 of 3 | 50.00%")
+    assert "nothing to summarise" in report.seed_summary(runs[2:], "transfer").data
 
 
 def test_plot_ablation_draws_one_bar_per_complete_run(runs_root):

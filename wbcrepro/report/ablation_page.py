@@ -15,6 +15,7 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown
 
+from wbcrepro import arms as arms_module
 from wbcrepro import verdicts
 from wbcrepro.report.records import (
     RunRecord,
@@ -128,16 +129,14 @@ def plot_ablation(records: Sequence[RunRecord], vary: str):
 
 
 def seed_summary(records: Sequence[RunRecord], vary: str = "seed") -> pd.DataFrame | Markdown:
-    """Mean, std, min and max over seeds of test accuracy, balanced accuracy and macro-F1."""
-    if vary != "seed":
-        return Markdown(f"(Not a seed ablation: `{vary}` varies; no mean over seeds.)")
+    """Mean, std, min and max over seeds of test accuracy, balanced accuracy and macro-F1; for an
+    ablation of another setting, one block per value of it (an arm: its seeds that learned, the
+    mean with its t interval, and their range), which is what its verdict rests on."""
     done = [r for r in records if r.complete]
+    if vary != "seed":
+        return _arm_summary(done, vary)
     rows = {}
-    for key, title in (
-        ("accuracy", "test accuracy"),
-        ("balanced_accuracy", "balanced accuracy"),
-        ("macro_f1", "macro-F1"),
-    ):
+    for key, title in MEASURES:
         values = pd.Series([r.metric(key) for r in done], dtype=float)
         rows[title] = {
             "seeds": len(values),
@@ -147,6 +146,39 @@ def seed_summary(records: Sequence[RunRecord], vary: str = "seed") -> pd.DataFra
             "max": values.max(),
         }
     return pd.DataFrame(rows).T.round(4)
+
+
+MEASURES = (
+    ("accuracy", "test accuracy"),
+    ("balanced_accuracy", "balanced accuracy"),
+    ("macro_f1", "macro-F1"),
+)
+
+
+def _arm_summary(done: Sequence[RunRecord], vary: str) -> Markdown:
+    results = [r.as_result() for r in done]
+    if not results:
+        return Markdown("(No complete run: nothing to summarise over seeds.)")
+    rows = []
+    for key, title in MEASURES:
+        for arm in arms_module.arms(results, vary, metric=key):
+            learned = f"{len(arm.values)} of {len(arm.runs)}"
+            if len(arm.values) >= 2:
+                low, high = arm.interval
+                mean = f"{arm.mean:.2%} [{low:.2%}, {high:.2%}]"
+            else:
+                mean = f"{arm.mean:.2%}" if arm.values else "n/a"
+            spread = f"{min(arm.values):.2%} to {max(arm.values):.2%}" if arm.values else ""
+            rows.append(
+                {
+                    vary: arm.value,
+                    "measure": title,
+                    "seeds learned": learned,
+                    "mean [95% t]": mean,
+                    "range": spread,
+                }
+            )
+    return Markdown(markdown_table(pd.DataFrame(rows)))
 
 
 def ablation_verdict(records: Sequence[RunRecord], vary: str, claim: str = "") -> str:
