@@ -50,11 +50,12 @@ def load(runs_root: str | Path, arms: str, data_root: str = "") -> LabelNoise:
 
 
 def shape_table(agreement: pd.DataFrame) -> pd.DataFrame:
-    """Images per PBC class (rows) and WBCAtt ``nucleus_shape`` (columns), with totals."""
+    """Images per WBCAtt ``nucleus_shape`` (rows) and PBC class (columns), with totals: shapes
+    down the page, so the table fits its width."""
     table = pd.crosstab(
-        agreement["pbc_class"], agreement["nucleus_shape"], margins=True, margins_name="total"
+        agreement["nucleus_shape"], agreement["pbc_class"], margins=True, margins_name="total"
     )
-    table.index.name = "PBC label (prefix)"
+    table.index.name = "WBCAtt nucleus_shape"
     return table
 
 
