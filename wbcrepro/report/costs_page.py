@@ -14,18 +14,14 @@ import pandas as pd
 from IPython.display import Markdown
 
 from wbcrepro.report.headers import hardware_text
-from wbcrepro.report.records import glue_values, load_run, markdown_table
-from wbcrepro.runfolder import RESULTS
-
-SEED_SUFFIX = r"-s\d+$"
+from wbcrepro.report.records import arm_of, glue_values, markdown_table, recorded_runs
 
 
 def run_times(runs_root: str | Path) -> pd.DataFrame:
     """One row per trained run folder under ``runs_root``: arm, dataset, size, epochs, train
     subset, minutes of training, the hardware and commit it recorded."""
     rows = []
-    for folder in sorted(Path(runs_root).glob(f"*/{RESULTS}")):
-        rec = load_run(runs_root, folder.parent.name)
+    for rec in recorded_runs(runs_root):
         seconds = rec.results.get("train_seconds")
         if seconds is None:  # not a training run (cross-domain evaluations keep their own JSON)
             continue
@@ -33,7 +29,7 @@ def run_times(runs_root: str | Path) -> pd.DataFrame:
         rows.append(
             {
                 "run": rec.run_id,
-                "arm": pd.Series([rec.run_id]).str.replace(SEED_SUFFIX, "", regex=True)[0],
+                "arm": arm_of(rec.run_id),
                 "dataset": rec.dataset,
                 "px": params.get("img_size"),
                 "epochs": params.get("epochs"),

@@ -21,7 +21,7 @@ from IPython.display import Markdown
 from matplotlib.figure import Figure
 
 from wbcrepro import paper, paths, wbcatt
-from wbcrepro.report.records import RunRecord, glue_values, load_runs, markdown_table
+from wbcrepro.report.records import RunRecord, arm_of, glue_values, load_runs, markdown_table
 from wbcrepro.runfolder import predictions_file
 from wbcrepro.wbcatt import PREFIX_CLASS
 
@@ -157,7 +157,7 @@ def plot_recall_by_agreement(table: pd.DataFrame) -> Figure:
         var_name="images",
         value_name="recall",
     ).dropna()
-    long["arm"] = long["run"].str.replace(r"-s\d+$", "", regex=True)
+    long["arm"] = long["run"].map(arm_of)
     fig, ax = plt.subplots(figsize=(6, 3), dpi=100)
     sns.stripplot(data=long, x="recall", y="images", hue="arm", ax=ax, size=8, jitter=0.1)
     ax.set_xlim(0, 1)

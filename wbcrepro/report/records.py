@@ -148,6 +148,18 @@ def arm_run_ids(runs_root: str | Path, arm_id: str) -> list[str]:
     return [name for _, name in sorted(seeded)] or [arm_id]
 
 
+def arm_of(run_id: str) -> str:
+    """The arm a seed run belongs to: ``main-pbc-s2`` -> ``main-pbc`` (other ids unchanged)."""
+    return _SEED_SUFFIX.sub("", run_id)
+
+
+def recorded_runs(runs_root: str | Path) -> list[RunRecord]:
+    """Every run folder under ``runs_root`` that has a results.json, by name."""
+    return [
+        load_run(runs_root, p.parent.name) for p in sorted(Path(runs_root).glob(f"*/{RESULTS}"))
+    ]
+
+
 def load_runs(runs_root: str | Path, run_ids: str | Sequence[str]) -> list[RunRecord]:
     """Records of the comma-separated ``run_ids`` in ``runs_root`` (missing ones included); an id
     of a profile entry with ``seeds`` stands for all its seed runs (:func:`arm_run_ids`)."""

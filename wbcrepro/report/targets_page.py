@@ -24,7 +24,7 @@ from IPython.display import Markdown
 
 from wbcrepro.arms import Arm
 from wbcrepro.fileio import read_json
-from wbcrepro.report.records import glue_values, load_runs, markdown_table
+from wbcrepro.report.records import glue_values, load_runs, markdown_table, recorded_runs
 from wbcrepro.seedstats import MIN_SEEDS
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -114,9 +114,7 @@ def judge(target: Target, runs_root: str | Path) -> dict[str, object]:
 
 def gate_row(runs_root: str | Path) -> dict[str, object]:
     """Every trained run of the book passed the learning gate (its own target, always shown)."""
-    results = sorted(Path(runs_root).glob("*/results.json"))
-    records = load_runs(runs_root, [path.parent.name for path in results])
-    trained = [r for r in records if r.complete and r.results.get("gate")]
+    trained = [r for r in recorded_runs(runs_root) if r.complete and r.results.get("gate")]
     failed = [r.run_id for r in trained if not r.results["gate"].get("learned")]
     measured = f"{len(trained) - len(failed)} of {len(trained)} learned"
     if failed:
