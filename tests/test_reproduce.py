@@ -15,6 +15,7 @@ import pytest
 
 import wbcrepro
 from wbcrepro import reproduce as reproduce_module
+from wbcrepro import scheduling
 from wbcrepro.cli import main
 from wbcrepro.profiles import (
     ProfileError,
@@ -478,3 +479,107 @@ def test_summary_is_left_untouched_when_nothing_changed(repo: Path) -> None:
     assert summary_path.read_bytes() == first
     reproduce("demo", only=["c"], force=True, progress=False)
     assert summary_path.read_bytes() != first
+
+
+# --- runs side by side ----------------------------------------------------------------------------
+TIMED = textwrap.dedent(
+    """\
+    import os, time
+    from pathlib import Path
+    start = time.time()
+    time.sleep(1.5 if run_id.startswith("slow") else 0.2)
+    with open(f"times-{run_id}.log", "w") as log:  # cwd is the repository root
+        log.write(f"{start} {time.time()} {os.environ.get('OMP_NUM_THREADS', '-')}")
+    """
+)
+
+
+def timed(repo: Path, run_id: str) -> tuple[float, float, str]:
+    start, end, threads = (repo / f"times-{run_id}.log").read_text().split()
+    return float(start), float(end), threads
+
+
+def test_jobs_run_training_notebooks_side_by_side_then_pages_in_order(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in scheduling.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(reproduce_module.os, "cpu_count", lambda: 4)
+    make_notebook(repo / "notebooks" / "experiment.ipynb", extra="\n" + TIMED)
+    make_notebook(repo / "notebooks" / "ablation.ipynb", extra="\n" + TIMED)
+    write_profile(
+        repo,
+        """\
+        jobs: 2
+        runs:
+          - {id: fast, notebook: experiment.ipynb}
+          - {id: slow-a, notebook: experiment.ipynb}
+          - {id: page, notebook: ablation.ipynb}
+          - {id: slow-b, notebook: experiment.ipynb}
+        """,
+        name="par",
+    )
+    assert load_profile("par").jobs == 2
+    summary = reproduce("par", progress=False)
+    # outcomes in profile order, whatever order they finished in
+    assert [(o.id, o.status) for o in summary.outcomes] == [
+        ("fast", "complete"),
+        ("slow-a", "complete"),
+        ("page", "complete"),
+        ("slow-b", "complete"),
+    ]
+    slow_a, slow_b, page = timed(repo, "slow-a"), timed(repo, "slow-b"), timed(repo, "page")
+    assert slow_a[0] < slow_b[1] and slow_b[0] < slow_a[1], "the two slow runs did not overlap"
+    assert page[0] >= max(slow_a[1], slow_b[1], timed(repo, "fast")[1]), "page ran too early"
+    # each side-by-side kernel got half of the (4) cores; the page ran with the caller's setting
+    assert (slow_a[2], slow_b[2], page[2]) == ("2", "2", "-")
+    runs = repo / "book" / "runs" / "par"
+    call = read_record(runs / "slow-a.run.json")["call"]
+    assert call["jobs"] == 2 and call["threads_per_job"] == 2 and call["started"]
+    assert read_record(runs / "page.run.json")["call"] == {**call, "threads_per_job": None}
+    assert "OMP_NUM_THREADS" not in scheduling.os.environ  # restored afterwards
+
+    # --jobs 1 overrides the profile: one at a time, in profile order, threads left alone
+    summary = reproduce("par", progress=False, force=True, jobs=1)
+    assert summary.ok
+    assert timed(repo, "slow-a")[1] <= timed(repo, "page")[0] <= timed(repo, "slow-b")[0]
+    assert read_record(runs / "slow-b.run.json")["call"]["jobs"] == 1
+
+
+def test_side_by_side_batch_is_longest_first_and_user_threads_are_kept(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_notebook(repo / "notebooks" / "experiment.ipynb")
+    write_profile(
+        repo,
+        """\
+        runs:
+          - {id: short, notebook: experiment.ipynb}
+          - {id: long, notebook: experiment.ipynb}
+          - {id: new, notebook: experiment.ipynb}
+          - {id: page, notebook: other.ipynb}
+        """,
+        name="order",
+    )
+    profile = load_profile("order")
+    runs = profile.runs_root
+    runs.mkdir(parents=True)
+    for run_id, seconds in (("short", 5.0), ("long", 50.0)):
+        (runs / f"{run_id}.run.json").write_text(json.dumps({"seconds": seconds}))
+    seconds = reproduce_module.last_seconds(profile)
+    batches = scheduling.execution_batches(list(profile.runs), 2, seconds)
+    assert [[s.id for s in b] for b in batches] == [["new", "long", "short"], ["page"]]
+    sequential = scheduling.execution_batches(list(profile.runs), 1, seconds)
+    assert [[s.id for s in b] for b in sequential] == [["short"], ["long"], ["new"], ["page"]]
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    with scheduling.kernel_threads(2) as threads:
+        assert threads is None and scheduling.os.environ["OMP_NUM_THREADS"] == "3"
+    with pytest.raises(ReproduceError, match="jobs must be >= 1"):
+        reproduce("order", progress=False, jobs=0)
+
+
+@pytest.mark.parametrize("value", ["0", "two", "true", "1.5"])
+def test_profile_jobs_must_be_a_whole_number(repo: Path, value: str) -> None:
+    write_profile(repo, f"jobs: {value}\nruns:\n  - {{id: a, notebook: trivial.ipynb}}\n", "bad")
+    with pytest.raises(ProfileError, match="key 'jobs' must be a whole number >= 1"):
+        load_profile("bad")

@@ -166,7 +166,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from wbcrepro.reproduce import reproduce
 
     profile = load_profile(args.profile)
-    summary = reproduce(profile, only=args.only, force=args.force, progress=True)
+    summary = reproduce(profile, only=args.only, force=args.force, progress=True, jobs=args.jobs)
     if not args.no_book:
         # Build even after failures: the book then shows what succeeded (failed runs are left
         # out and named), and the exit status below still reports the failure.
@@ -338,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument(
         "--force", action="store_true", help="re-execute runs even when they are complete"
+    )
+    rep.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="training and data notebooks run N side by side, each with cores/N threads "
+        "(default: the profile's 'jobs', else 1)",
     )
     rep.add_argument("--no-book", action="store_true", help="do not build the book afterwards")
     rep.set_defaults(func=_cmd_reproduce)

@@ -27,8 +27,15 @@ PACKAGES = (
 )
 
 
+RUN_OUTPUTS = "book/runs"
+"""Where ``reproduce`` writes executed notebooks and run records (tracked, so that the book is
+committed). They are outputs, not code: a reproduction rewrites them run by run, and counting them
+would mark every run after the first of a ``reproduce`` call as run from a dirty tree."""
+
+
 def git_commit(path: str | Path | None = None) -> dict[str, Any]:
-    """The commit of the checkout holding this package, and whether it had local changes."""
+    """The commit of the checkout holding this package, and whether it had local changes
+    (to tracked files other than the run outputs under :data:`RUN_OUTPUTS`)."""
     cwd = Path(path) if path else Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
@@ -40,7 +47,15 @@ def git_commit(path: str | Path | None = None) -> dict[str, Any]:
             timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ":/",
+                f":(top,exclude){RUN_OUTPUTS}",
+            ],
             cwd=cwd,
             capture_output=True,
             text=True,

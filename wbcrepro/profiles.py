@@ -12,6 +12,7 @@ Format (every key except ``runs`` is optional)::
     title: "Smoke test"
     description: "..."
     synthetic: true             # the book says so on every page when true
+    jobs: 2                     # runs executed side by side (default 1; `reproduce --jobs` wins)
     defaults: {epochs: 1}       # flat params merged into runs of the notebooks in defaults_for
     defaults_for: [experiment.ipynb]   # (this is the default) notebooks that receive `defaults`
     runs:
@@ -52,7 +53,16 @@ SECTIONS = ("landing", "data", "results", "ablations", "table1", "claims")
 one per profile) is the book's root page: the findings, before the introduction."""
 
 RESERVED_PARAMS = ("profile", "run_id", "runs_root")
-PROFILE_KEYS = ("name", "title", "description", "synthetic", "defaults", "defaults_for", "runs")
+PROFILE_KEYS = (
+    "name",
+    "title",
+    "description",
+    "synthetic",
+    "jobs",
+    "defaults",
+    "defaults_for",
+    "runs",
+)
 RUN_KEYS = ("id", "notebook", "section", "title", "params", "seeds")
 DEFAULT_DEFAULTS_FOR = ("experiment.ipynb",)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -139,6 +149,8 @@ class Profile:
     title: str = ""
     description: str = ""
     synthetic: bool = False
+    jobs: int = 1
+    """Training runs executed side by side by ``reproduce`` (each with its share of the cores)."""
     defaults: Mapping[str, Scalar] = field(default_factory=dict, hash=False)
     defaults_for: tuple[str, ...] = DEFAULT_DEFAULTS_FOR
 
@@ -213,6 +225,9 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
     synthetic = raw.get("synthetic", False)
     if not isinstance(synthetic, bool):
         raise fail(f"key 'synthetic' must be true or false, got {synthetic!r}")
+    jobs = raw.get("jobs", 1)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise fail(f"key 'jobs' must be a whole number >= 1, got {jobs!r}")
     defaults = _flat_params(raw.get("defaults") or {}, "defaults", fail)
     defaults_for = raw.get("defaults_for", list(DEFAULT_DEFAULTS_FOR))
     if not isinstance(defaults_for, list) or not all(isinstance(n, str) for n in defaults_for):
@@ -289,6 +304,7 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
         title=raw.get("title", ""),
         description=raw.get("description", ""),
         synthetic=synthetic,
+        jobs=jobs,
         defaults=defaults,
         defaults_for=defaults_for,
     )

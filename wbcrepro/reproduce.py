@@ -23,6 +23,12 @@ changed (or with ``force``) the folder is another configuration's output and is 
 
 A failing run does not stop the others: it is recorded ``failed`` with the error (its executed
 notebook, with the traceback, stays for inspection), and the summary names it.
+
+With ``jobs`` > 1 (the profile's ``jobs``, or ``--jobs``) the runs that read no other run (training
+and data notebooks) execute side by side first, longest first by their last recorded time, each
+kernel with ``cores // jobs`` threads; the pages that read them then follow one at a time in
+profile order. Each record's ``call`` says when the ``reproduce`` call that executed it started and
+with how many jobs, so the book can give the wall time of a whole reproduction from the records.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +50,10 @@ import wbcrepro
 from wbcrepro.codehash import report_code_hash, training_code_hash
 from wbcrepro.executed import make_portable, make_run_folder_portable
 from wbcrepro.fileio import write_json
+from wbcrepro.outcomes import RunOutcome, Summary
 from wbcrepro.paths import cache_root, data_root
 from wbcrepro.profiles import Profile, ProfileError, RunSpec, load_profile
+from wbcrepro.scheduling import execution_batches, kernel_threads
 
 RECORD_SUFFIX = ".run.json"
 SUMMARY = "summary.json"
@@ -167,58 +176,6 @@ def describe_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-# --- the summary ----------------------------------------------------------------------------------
-@dataclass
-class RunOutcome:
-    """What happened to one run in this invocation."""
-
-    id: str
-    status: str
-    """``complete`` (executed now), ``skipped`` (already complete) or ``failed``."""
-    seconds: float = 0.0
-    error: str | None = None
-    reasons: list[str] = field(default_factory=list)
-    """Why the run was executed (empty when skipped)."""
-
-
-@dataclass
-class Summary:
-    """The outcome of one ``reproduce`` call; ``ok`` is False when any run failed."""
-
-    profile: str
-    outcomes: list[RunOutcome] = field(default_factory=list)
-    summary_path: Path | None = None
-
-    @property
-    def failed(self) -> list[RunOutcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.ok else 1
-
-    def table(self) -> str:
-        """A plain-text table (id, status, seconds) that names every failure with its error."""
-        width = max([len("id"), *(len(o.id) for o in self.outcomes)])
-        lines = [f"{'id':<{width}}  {'status':<8}  {'seconds':>8}"]
-        lines.append("-" * len(lines[0]))
-        for o in self.outcomes:
-            seconds = f"{o.seconds:8.1f}" if o.status != "skipped" else f"{'-':>8}"
-            lines.append(f"{o.id:<{width}}  {o.status:<8}  {seconds}")
-        counts = {s: sum(o.status == s for o in self.outcomes) for s in ("complete", "skipped")}
-        lines.append(
-            f"profile {self.profile}: {counts['complete']} executed and complete, "
-            f"{counts['skipped']} skipped (already complete), {len(self.failed)} failed"
-        )
-        for o in self.failed:
-            lines.append(f"FAILED {o.id}: {o.error}")
-        return "\n".join(lines)
-
-
 # --- the runner -----------------------------------------------------------------------------------
 def select_runs(profile: Profile, only: Iterable[str] | None) -> list[RunSpec]:
     """The runs to consider, in profile order; unknown ids are an error listing the known ones."""
@@ -240,6 +197,16 @@ call was executed, so that a summary never shows stale results (the findings pag
 the runs of all the others, therefore comes last in a profile; the book still makes it the root)."""
 
 
+def last_seconds(profile: Profile) -> Callable[[RunSpec], float]:
+    """A run's last recorded ``seconds`` (infinite when never run): the longest-first order."""
+
+    def seconds(spec: RunSpec) -> float:
+        value = (read_record(record_path(profile, spec.id)) or {}).get("seconds")
+        return float(value) if isinstance(value, int | float) else float("inf")
+
+    return seconds
+
+
 def reproduce(
     profile: Profile | str,
     only: Iterable[str] | None = None,
@@ -247,18 +214,25 @@ def reproduce(
     progress: bool = True,
     repo: str | os.PathLike | None = None,
     executor: Executor | None = None,
+    jobs: int | None = None,
 ) -> Summary:
     """Execute the profile's runs (or just ``only``) and return a :class:`Summary`.
 
-    ``force`` re-executes even complete, up-to-date runs. ``executor`` replaces papermill (tests).
+    ``force`` re-executes even complete, up-to-date runs. ``jobs`` (default: the profile's) runs
+    that many training or data notebooks side by side. ``executor`` replaces papermill (tests).
     """
     if not isinstance(profile, Profile):
         profile = load_profile(profile, repo=repo)
+    jobs = profile.jobs if jobs is None else jobs
+    if jobs < 1:
+        raise ReproduceError(f"jobs must be >= 1, got {jobs}")
     specs = select_runs(profile, only)
     execute = executor or papermill_executor
     profile.runs_root.mkdir(parents=True, exist_ok=True)
     summary = Summary(profile.name)
     total = len(specs)
+    call: dict[str, Any] = {"started": _now(), "jobs": jobs, "threads_per_job": None}
+    lock = threading.Lock()
 
     bar = None
     if progress:
@@ -266,37 +240,46 @@ def reproduce(
 
         bar = tqdm(total=total, desc=f"reproduce {profile.name}", unit="run", file=sys.stderr)
 
-    def say(message: str) -> None:
-        if not progress:
-            return
-        if bar is not None:
-            bar.write(message, file=sys.stdout)
-        else:  # pragma: no cover - progress without a bar does not happen today
-            print(message, flush=True)
+    def report(spec: RunSpec, outcome: RunOutcome) -> None:
+        with lock:
+            summary.outcomes.append(outcome)
+            prefix = f"[{len(summary.outcomes)}/{total}] {spec.id}"
+            if not progress:
+                return
+            if outcome.status == "skipped":
+                message = f"{prefix} ... skipped (complete)"
+            elif outcome.status == "complete":
+                why = "; ".join(outcome.reasons)
+                message = f"{prefix} ... done in {outcome.seconds:.0f} s (executed: {why})"
+            else:
+                message = f"{prefix} ... FAILED after {outcome.seconds:.0f} s: {outcome.error}"
+            if bar is not None:
+                bar.write(message, file=sys.stdout)
+                bar.update(1)
+
+    def run(spec: RunSpec, refresh: bool) -> RunOutcome:
+        outcome = _run_one(profile, spec, force, execute, refresh, call)
+        report(spec, outcome)
+        return outcome
 
     executed = False  # did this call (re)run anything? then summaries must be refreshed
     try:
-        for index, spec in enumerate(specs, start=1):
-            prefix = f"[{index}/{total}] {spec.id}"
-            if bar is not None:
-                bar.set_postfix_str(spec.id)
-            refresh = executed and spec.notebook in SUMMARY_NOTEBOOKS
-            outcome = _run_one(profile, spec, force, execute, refresh)
-            executed = executed or outcome.status != "skipped"
-            summary.outcomes.append(outcome)
-            if outcome.status == "skipped":
-                say(f"{prefix} ... skipped (complete)")
-            elif outcome.status == "complete":
-                why = "; ".join(outcome.reasons)
-                say(f"{prefix} ... done in {outcome.seconds:.0f} s (executed: {why})")
+        for batch in execution_batches(specs, jobs, last_seconds(profile)):
+            if len(batch) == 1:
+                refresh = executed and batch[0].notebook in SUMMARY_NOTEBOOKS
+                outcomes = [run(batch[0], refresh)]
             else:
-                say(f"{prefix} ... FAILED after {outcome.seconds:.0f} s: {outcome.error}")
-            if bar is not None:
-                bar.update(1)
+                with kernel_threads(jobs) as threads, ThreadPoolExecutor(jobs) as pool:
+                    call["threads_per_job"] = threads
+                    outcomes = list(pool.map(lambda spec: run(spec, False), batch))
+                call["threads_per_job"] = None
+            executed = executed or any(o.status != "skipped" for o in outcomes)
     finally:
         if bar is not None:
             bar.close()
 
+    order = {spec.id: i for i, spec in enumerate(specs)}
+    summary.outcomes.sort(key=lambda o: order[o.id])
     summary.summary_path = write_summary(profile)
     if progress:
         print(summary.table(), flush=True)
@@ -304,9 +287,15 @@ def reproduce(
 
 
 def _run_one(
-    profile: Profile, spec: RunSpec, force: bool, execute: Executor, refresh: bool = False
+    profile: Profile,
+    spec: RunSpec,
+    force: bool,
+    execute: Executor,
+    refresh: bool = False,
+    call: dict[str, Any] | None = None,
 ) -> RunOutcome:
-    """Execute one run when forced, stale, or (``refresh``) a summary after executed runs."""
+    """Execute one run when forced, stale, or (``refresh``) a summary after executed runs.
+    ``call`` (when the ``reproduce`` call started, its jobs and threads) goes into the record."""
     source = profile.repo / "notebooks" / spec.notebook
     if not source.is_file():
         # The profile was validated at load time; the notebook vanished since.
@@ -345,6 +334,7 @@ def _run_one(
         "reasons": reasons,
         "output": output.relative_to(profile.repo).as_posix(),
         "error": None,
+        "call": dict(call or {}),
     }
     write_json(rec_path, record)
     start = time.perf_counter()

@@ -2,12 +2,16 @@
 
 Read from the run folders' ``results.json`` (``train_seconds``, written by the training loop)
 and environment; the time to render pages is not training and is left out. An arm's seeds are
-summed, so the total is the CPU time of the whole profile; runs that ran side by side (two
-single-threaded runs on two cores) took about half of it in wall time.
+summed, so the total is the time of the whole profile's training loops. The wall time of a whole
+re-creation is measured, not estimated: from the ``call`` that ``reproduce`` writes into every
+``<id>.run.json`` (when the call started, with how many jobs), when every run of the book was
+executed by one call.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -62,9 +66,50 @@ def arm_times(times: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _finished_records(runs_root: Path) -> list[dict]:
+    records = []
+    for path in sorted(runs_root.glob("*.run.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("finished"):
+            records.append(record)
+    return records
+
+
+def reproduction_wall_time(runs_root: str | Path) -> str:
+    """One sentence: the measured wall time of the ``reproduce`` call that executed every
+    finished run of the book, from its start to the end of the last of them; or why there is
+    none (runs executed by several calls, or records older than the ``call`` field)."""
+    records = _finished_records(Path(runs_root))
+    if not records:
+        return "No run of this book has finished yet, so no wall time was measured."
+    calls = {json.dumps(r.get("call") or {}, sort_keys=True) for r in records}
+    starts = {(r.get("call") or {}).get("started") for r in records}
+    if None in starts or len(starts) > 1:
+        return (
+            f"Its {len(records)} finished runs were executed by {len(starts)} separate "
+            "`reproduce` calls (or before calls were recorded), so the wall time of one whole "
+            "re-creation was not measured here."
+        )
+    call = json.loads(max(calls))  # one call; its runs differ only in threads_per_job
+    started = dt.datetime.fromisoformat(str(starts.pop()))
+    finished = max(dt.datetime.fromisoformat(r["finished"]) for r in records)
+    minutes = (finished - started).total_seconds() / 60
+    threads = {(r.get("call") or {}).get("threads_per_job") for r in records} - {None}
+    each = f", each training run with {min(threads)} thread(s)" if threads else ""
+    return (
+        f"All {len(records)} of its runs were executed by one `wbcrepro reproduce` call with "
+        f"{call.get('jobs', 1)} job(s) side by side{each}: {minutes:.0f} min of wall time from "
+        f"its start ({started:%Y-%m-%d %H:%M} UTC) to the end of the last run before this page "
+        "(this page and the book build add a minute or two)."
+    )
+
+
 def glue_costs(runs_root: str | Path) -> dict[str, object]:
-    """Glue ``cost_runs``, ``cost_hours`` (training CPU time of every run), ``cost_wall_hours``
-    (half of it: two runs side by side on two cores) and ``cost_hardware``."""
+    """Glue ``cost_runs``, ``cost_hours`` (the training loops' time, summed over runs),
+    ``cost_hardware`` and ``cost_wall`` (:func:`reproduction_wall_time`)."""
     times = run_times(runs_root)
     total = float(times["minutes"].sum()) if not times.empty else 0.0
     hardware = ", ".join(sorted(set(times["hardware"]))) if not times.empty else "none"
@@ -72,8 +117,8 @@ def glue_costs(runs_root: str | Path) -> dict[str, object]:
         {
             "cost_runs": len(times),
             "cost_hours": f"{total / 60:.1f}",
-            "cost_wall_hours": f"{total / 120:.1f}",
             "cost_hardware": hardware,
+            "cost_wall": reproduction_wall_time(runs_root),
         }
     )
 

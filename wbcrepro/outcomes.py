@@ -1,0 +1,57 @@
+"""What one ``reproduce`` call did: each run's outcome, and the table printed at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one run in this invocation."""
+
+    id: str
+    status: str
+    """``complete`` (executed now), ``skipped`` (already complete) or ``failed``."""
+    seconds: float = 0.0
+    error: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    """Why the run was executed (empty when skipped)."""
+
+
+@dataclass
+class Summary:
+    """The outcome of one ``reproduce`` call; ``ok`` is False when any run failed."""
+
+    profile: str
+    outcomes: list[RunOutcome] = field(default_factory=list)
+    summary_path: Path | None = None
+
+    @property
+    def failed(self) -> list[RunOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def table(self) -> str:
+        """A plain-text table (id, status, seconds) that names every failure with its error."""
+        width = max([len("id"), *(len(o.id) for o in self.outcomes)])
+        lines = [f"{'id':<{width}}  {'status':<8}  {'seconds':>8}"]
+        lines.append("-" * len(lines[0]))
+        for o in self.outcomes:
+            seconds = f"{o.seconds:8.1f}" if o.status != "skipped" else f"{'-':>8}"
+            lines.append(f"{o.id:<{width}}  {o.status:<8}  {seconds}")
+        counts = {s: sum(o.status == s for o in self.outcomes) for s in ("complete", "skipped")}
+        lines.append(
+            f"profile {self.profile}: {counts['complete']} executed and complete, "
+            f"{counts['skipped']} skipped (already complete), {len(self.failed)} failed"
+        )
+        for o in self.failed:
+            lines.append(f"FAILED {o.id}: {o.error}")
+        return "\n".join(lines)
