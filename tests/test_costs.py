@@ -49,31 +49,32 @@ def test_an_empty_book_says_so(tmp_path: Path) -> None:
     assert costs_page.glue_costs(tmp_path)["cost_runs"] == 0
 
 
-def _record(root: Path, run_id: str, call: dict | None, started: str, finished: str) -> None:
-    record = {"id": run_id, "status": "complete", "started": started, "finished": finished}
-    if call is not None:
-        record["call"] = call
+def _record(root: Path, run_id: str, trained: dict | None, finished: str) -> None:
+    record = {"id": run_id, "status": "complete", "finished": finished}
+    if trained is not None:
+        record["trained"] = {**trained, "finished": finished}
     (root / f"{run_id}.run.json").write_text(json.dumps(record))
 
 
-def test_wall_time_is_measured_from_one_reproduce_call(tmp_path: Path) -> None:
-    call = {"started": "2026-01-01T10:00:00+00:00", "jobs": 2, "threads_per_job": 1}
-    _record(tmp_path, "a", call, "2026-01-01T10:00:01+00:00", "2026-01-01T11:10:00+00:00")
-    _record(tmp_path, "b", call, "2026-01-01T10:00:01+00:00", "2026-01-01T11:40:30+00:00")
-    page = {**call, "threads_per_job": None}
-    _record(tmp_path, "page", page, "2026-01-01T11:40:31+00:00", "2026-01-01T11:41:00+00:00")
-    (tmp_path / "findings.run.json").write_text(json.dumps({"status": "running", "call": call}))
+CALL = {"started": "2026-01-01T10:00:00+00:00", "jobs": 2, "threads_per_job": 1}
+
+
+def test_wall_time_is_measured_from_the_call_that_trained_the_runs(tmp_path: Path) -> None:
+    _record(tmp_path, "a", CALL, "2026-01-01T11:10:00+00:00")
+    _record(tmp_path, "b", CALL, "2026-01-01T11:41:00+00:00")
+    _record(tmp_path, "page", None, "2026-01-02T08:00:00+00:00")  # re-rendered later: no effect
+    (tmp_path / "findings.run.json").write_text(json.dumps({"status": "running"}))
     text = costs_page.glue_costs(tmp_path)["cost_wall"]
-    assert "All 3 of its runs" in text and "2 job(s)" in text and "1 thread(s)" in text
-    assert "101 min of wall time" in text and "2026-01-01 10:00 UTC" in text
+    assert "All 2 of them were trained by one" in text and "2 job(s)" in text
+    assert "1 thread(s)" in text and "101 min of wall time" in text
+    assert "2026-01-01 10:00 UTC" in text and "the 1 pages" in text
 
 
-@pytest.mark.parametrize("second_call", [None, {"started": "2026-01-02T09:00:00+00:00"}])
-def test_no_wall_time_when_runs_came_from_several_calls(tmp_path: Path, second_call) -> None:
-    call = {"started": "2026-01-01T10:00:00+00:00", "jobs": 2, "threads_per_job": 1}
-    _record(tmp_path, "a", call, "2026-01-01T10:00:01+00:00", "2026-01-01T11:10:00+00:00")
-    _record(tmp_path, "b", second_call, "2026-01-02T09:00:01+00:00", "2026-01-02T09:30:00+00:00")
+def test_no_wall_time_when_runs_were_trained_by_several_calls(tmp_path: Path) -> None:
+    _record(tmp_path, "a", CALL, "2026-01-01T11:10:00+00:00")
+    other = {**CALL, "started": "2026-01-02T09:00:00+00:00"}
+    _record(tmp_path, "b", other, "2026-01-02T09:30:00+00:00")
     text = costs_page.reproduction_wall_time(tmp_path)
     assert "2 separate `reproduce` calls" in text and "not measured" in text
     assert "min of wall time" not in text
-    assert "No run of this book" in costs_page.reproduction_wall_time(tmp_path / "none")
+    assert "No record says" in costs_page.reproduction_wall_time(tmp_path / "none")

@@ -20,10 +20,10 @@ def test_mean_interval_matches_scipy_t_interval() -> None:
 
 
 def test_paired_difference_is_decided_by_the_per_seed_differences() -> None:
-    # Large seed-to-seed spread shared by both arms, a consistent +5 points per seed: paired
+    # Large seed-to-seed spread shared by both arms, about +5 points per seed (4.5 to 5.5): paired
     # comparison sees it, an unpaired one does not.
     a = [0.55, 0.75, 0.95]
-    b = [0.50, 0.70, 0.90]
+    b = [0.50, 0.695, 0.905]
     paired = compare_seeds(a, b, paired=True)
     assert paired.mean == pytest.approx(0.05) and paired.a_better
     unpaired = compare_seeds(a, b)
@@ -39,3 +39,17 @@ def test_clear_loss_and_too_few_seeds() -> None:
     assert math.isnan(single.low) and not single.a_better and not single.b_better
     with pytest.raises(ValueError, match="equal lengths"):
         compare_seeds([0.1, 0.2], [0.3], paired=True)
+
+
+def test_no_spread_gives_no_interval_and_no_verdict() -> None:
+    """On a 68-image test set three seeds can differ by exactly two images each: a zero-width
+    interval would call that a difference; there must be no interval and no verdict."""
+    paired = compare_seeds([54 / 68, 54 / 68, 55 / 68], [56 / 68, 56 / 68, 57 / 68], paired=True)
+    assert paired.mean == pytest.approx(-2 / 68)
+    assert math.isnan(paired.low) and math.isnan(paired.high)
+    assert not paired.a_better and not paired.b_better
+    assert "same difference for all 3 seeds" in paired.method
+    welch = compare_seeds([0.8, 0.8, 0.8], [0.7, 0.7, 0.7])
+    assert math.isnan(welch.low) and not welch.a_better and "no spread" in welch.method
+    mean, low, high = mean_interval([0.5, 0.5, 0.5])
+    assert mean == 0.5 and math.isnan(low) and math.isnan(high)

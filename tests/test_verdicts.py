@@ -158,9 +158,10 @@ def test_a_degenerate_alternative_is_not_counted_as_a_win():
 
 
 def test_paired_seeds_detect_a_consistent_gain_that_unpaired_would_miss():
-    # Both arms share seeds and the seed-to-seed spread; finetune is 3 points better each time.
+    # Both arms share seeds and the seed-to-seed spread; finetune is about 3 points better each
+    # time (not exactly 3: identical differences have no spread, so no interval, see seedstats).
     runs = seeds("f", [0.60, 0.75, 0.90], transfer="finetune")
-    runs += seeds("z", [0.57, 0.72, 0.87], transfer="frozen")
+    runs += seeds("z", [0.57, 0.715, 0.875], transfer="frozen")
     status, sentence = verdicts.compare(
         verdicts.arms(runs, "transfer"), "transfer", "better", "finetune"
     )
@@ -262,8 +263,10 @@ def test_per_class_claim():
     perfect = {"band_neutrophil": 1.0, "segmented_neutrophil": 1.0}
     runs = [result(f"p{i}", 0.99, recall=perfect, seed=i) for i in range(3)]
     assert verdicts.claim_verdict(band, runs)[0] == "reproduced"
-    poor = {"band_neutrophil": 0.5, "segmented_neutrophil": 1.0}
-    runs = [result(f"p{i}", 0.9, recall=poor, seed=i) for i in range(3)]
+    runs = [
+        result(f"p{i}", 0.9, recall={"band_neutrophil": b, "segmented_neutrophil": 1.0}, seed=i)
+        for i, b in enumerate([0.48, 0.50, 0.52])
+    ]
     status, evidence = verdicts.claim_verdict(band, runs)
     assert status == "partly reproduced" and "recall band_neutrophil mean 50.00%" in evidence
     status, evidence = verdicts.claim_verdict(band, seeds("q", [0.9, 0.9, 0.9]))

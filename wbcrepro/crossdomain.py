@@ -27,24 +27,28 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from wbcrepro.codehash import training_code_hash
-from wbcrepro.config import TrainConfig
-from wbcrepro.data import ImageTable, make_loader
-from wbcrepro.datasets import DatasetSpec, get_dataset
-from wbcrepro.engine import autocast_dtype, evaluate, pick_device
-from wbcrepro.environment import collect_environment
-from wbcrepro.fileio import atomic_write, read_json_or_none, write_json
-from wbcrepro.metrics import bootstrap_macro_f1, classification_report, wilson_interval
-from wbcrepro.paths import cache_root
-from wbcrepro.paths import data_root as resolve_data_root
-from wbcrepro.runmodel import (
+# tqdm.auto (imported by the data pipeline below) warns in kernels without ipywidgets; this module
+# runs in the cross-domain page's kernel, and the warning must not show on the page.
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+from wbcrepro.codehash import training_code_hash  # noqa: E402
+from wbcrepro.config import TrainConfig  # noqa: E402
+from wbcrepro.data import ImageTable, make_loader  # noqa: E402
+from wbcrepro.datasets import DatasetSpec, get_dataset  # noqa: E402
+from wbcrepro.engine import autocast_dtype, evaluate, pick_device  # noqa: E402
+from wbcrepro.environment import collect_environment  # noqa: E402
+from wbcrepro.fileio import atomic_write, read_json_or_none, write_json  # noqa: E402
+from wbcrepro.metrics import bootstrap_macro_f1, classification_report, wilson_interval  # noqa: E402
+from wbcrepro.paths import cache_root  # noqa: E402
+from wbcrepro.paths import data_root as resolve_data_root  # noqa: E402
+from wbcrepro.runmodel import (  # noqa: E402
     best_seed_folder,
     file_sha256,
     read_run_model,
     selected_model_file,
 )
-from wbcrepro.shipped import describe_transform
-from wbcrepro.transforms import build_eval_transform
+from wbcrepro.shipped import describe_transform  # noqa: E402
+from wbcrepro.transforms import build_eval_transform  # noqa: E402
 
 RECORD_KIND = "cross_domain_evaluation"
 

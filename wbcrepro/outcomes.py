@@ -1,9 +1,12 @@
-"""What one ``reproduce`` call did: each run's outcome, and the table printed at the end."""
+"""What one ``reproduce`` call did: each run's outcome, the table printed at the end, and which
+call trained each run's model."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -55,3 +58,35 @@ class Summary:
         for o in self.failed:
             lines.append(f"FAILED {o.id}: {o.error}")
         return "\n".join(lines)
+
+
+def train_seconds(folder: Path) -> Any:
+    """The run folder's recorded training time, or None (no trained model there)."""
+    try:
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return results.get("train_seconds") if isinstance(results, dict) else None
+
+
+def trained_by(
+    folder: Path, before: Any, record: dict[str, Any], previous: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The call that trained the run folder's model (``call`` plus when this run finished).
+
+    A training time that changed (or appeared) means this execution trained it; an unchanged one
+    means the notebook reloaded the model, and the call that trained it is carried over from the
+    previous record (records from before this field: that record's own ``call``). So a call that
+    only re-renders pages never passes for a re-creation of the book.
+    """
+    after = train_seconds(folder)
+    if after is None:
+        return None
+    if after != before:
+        return {**record["call"], "finished": record["finished"]}
+    previous = previous or {}
+    if previous.get("trained"):
+        return previous["trained"]
+    if previous.get("call") and previous.get("finished"):
+        return {**previous["call"], "finished": previous["finished"]}
+    return None

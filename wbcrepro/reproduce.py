@@ -50,7 +50,7 @@ import wbcrepro
 from wbcrepro.codehash import report_code_hash, training_code_hash
 from wbcrepro.executed import make_portable, make_run_folder_portable
 from wbcrepro.fileio import write_json
-from wbcrepro.outcomes import RunOutcome, Summary
+from wbcrepro.outcomes import RunOutcome, Summary, train_seconds, trained_by
 from wbcrepro.paths import cache_root, data_root
 from wbcrepro.profiles import Profile, ProfileError, RunSpec, load_profile
 from wbcrepro.scheduling import execution_batches, kernel_threads
@@ -337,6 +337,7 @@ def _run_one(
         "call": dict(call or {}),
     }
     write_json(rec_path, record)
+    before = train_seconds(folder)
     start = time.perf_counter()
     error: str | None = None
     try:
@@ -350,6 +351,9 @@ def _run_one(
         seconds=seconds,
         error=error,
     )
+    trained = trained_by(folder, before, record, previous)
+    if trained:
+        record["trained"] = trained
     write_json(rec_path, record)
     return RunOutcome(spec.id, record["status"], seconds, error, reasons)
 

@@ -7,6 +7,11 @@ points wide. So two settings are compared by the mean of their per-seed differen
 t interval across seeds (paired by seed when both arms ran the same seeds on the same split, which
 removes the shared split-and-initialisation noise; Welch otherwise). With three seeds the interval
 is wide by design: that is the honest width of the evidence.
+
+Values without any spread (every seed the same, or every paired difference the same: common on a
+68-image test set, where accuracy moves in steps of 1.5 points) give no interval at all (NaN
+bounds), not a zero-width one: three equal values do not show that a fourth seed would agree,
+and a zero-width interval would turn a two-image difference into a verdict.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from dataclasses import dataclass
 from scipy import stats
 
 MIN_SEEDS = 3
+NO_SPREAD = 1e-12
+"""A standard error at or below this is no spread (float noise of equal values, e.g. 54/68 - 56/68
+against 55/68 - 57/68)."""
 """Seeds an arm needs before a verdict may rest on it."""
 
 
@@ -50,8 +58,8 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
     if n < 2:
         return mean, math.nan, math.nan
     sem = stats.sem(values)
-    if sem == 0:
-        return mean, mean, mean
+    if sem <= NO_SPREAD:  # the t interval is undefined, not zero-width (see the module doc)
+        return mean, math.nan, math.nan
     half = sem * stats.t.ppf(0.5 + confidence / 2, n - 1)
     return mean, mean - half, mean + half
 
@@ -72,7 +80,10 @@ def compare_seeds(
         if len(a) != len(b):
             raise ValueError(f"paired comparison needs equal lengths, got {len(a)} and {len(b)}")
         mean, low, high = mean_interval([x - y for x, y in zip(a, b, strict=True)], confidence)
-        return Difference(mean, low, high, len(a), len(b), f"paired t over {len(a)} seeds")
+        method = f"paired t over {len(a)} seeds"
+        if len(a) >= 2 and math.isnan(low):
+            method = f"the same difference for all {len(a)} seeds: no interval"
+        return Difference(mean, low, high, len(a), len(b), method)
     n_a, n_b = len(a), len(b)
     if n_a == 0 or n_b == 0:
         return Difference(math.nan, math.nan, math.nan, n_a, n_b, "no values")
@@ -81,8 +92,8 @@ def compare_seeds(
         return Difference(mean, math.nan, math.nan, n_a, n_b, "too few seeds for an interval")
     va, vb = stats.tvar(a) / n_a, stats.tvar(b) / n_b
     se = math.sqrt(va + vb)
-    if se == 0:
-        return Difference(mean, mean, mean, n_a, n_b, "Welch t (no spread)")
+    if se <= NO_SPREAD:
+        return Difference(mean, math.nan, math.nan, n_a, n_b, "no spread across seeds: no interval")
     dof = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
     half = se * stats.t.ppf(0.5 + confidence / 2, dof)
     return Difference(mean, mean - half, mean + half, n_a, n_b, f"Welch t, {n_a} vs {n_b} seeds")

@@ -3,9 +3,9 @@
 Read from the run folders' ``results.json`` (``train_seconds``, written by the training loop)
 and environment; the time to render pages is not training and is left out. An arm's seeds are
 summed, so the total is the time of the whole profile's training loops. The wall time of a whole
-re-creation is measured, not estimated: from the ``call`` that ``reproduce`` writes into every
-``<id>.run.json`` (when the call started, with how many jobs), when every run of the book was
-executed by one call.
+re-creation is measured, not estimated: from the ``trained`` that ``reproduce`` writes into each
+training run's ``<id>.run.json`` (the call that trained it: its start, jobs and threads, and when
+the run finished), when one call trained them all. A call that only re-renders keeps it.
 """
 
 from __future__ import annotations
@@ -79,31 +79,32 @@ def _finished_records(runs_root: Path) -> list[dict]:
 
 
 def reproduction_wall_time(runs_root: str | Path) -> str:
-    """One sentence: the measured wall time of the ``reproduce`` call that executed every
-    finished run of the book, from its start to the end of the last of them; or why there is
-    none (runs executed by several calls, or records older than the ``call`` field)."""
+    """One sentence: the measured wall time of the ``reproduce`` call that trained every trained
+    run of the book (each record's ``trained``: that call's start, jobs and threads, and when the
+    run finished), from its start to the end of the last of them; or why there is none (runs
+    trained by several calls, or records older than the field)."""
     records = _finished_records(Path(runs_root))
-    if not records:
-        return "No run of this book has finished yet, so no wall time was measured."
-    calls = {json.dumps(r.get("call") or {}, sort_keys=True) for r in records}
-    starts = {(r.get("call") or {}).get("started") for r in records}
-    if None in starts or len(starts) > 1:
+    trained = [r for r in records if r.get("trained")]
+    untrained = [r for r in records if not r.get("trained")]
+    if not trained:
+        return "No record says which `reproduce` call trained this book's runs."
+    starts = {str(r["trained"].get("started")) for r in trained}
+    if len(starts) > 1:
         return (
-            f"Its {len(records)} finished runs were executed by {len(starts)} separate "
-            "`reproduce` calls (or before calls were recorded), so the wall time of one whole "
-            "re-creation was not measured here."
+            f"Its {len(trained)} training runs were trained by {len(starts)} separate "
+            "`reproduce` calls, so the wall time of one whole re-creation was not measured here."
         )
-    call = json.loads(max(calls))  # one call; its runs differ only in threads_per_job
-    started = dt.datetime.fromisoformat(str(starts.pop()))
-    finished = max(dt.datetime.fromisoformat(r["finished"]) for r in records)
+    call = trained[0]["trained"]
+    started = dt.datetime.fromisoformat(starts.pop())
+    finished = max(dt.datetime.fromisoformat(r["trained"]["finished"]) for r in trained)
     minutes = (finished - started).total_seconds() / 60
-    threads = {(r.get("call") or {}).get("threads_per_job") for r in records} - {None}
-    each = f", each training run with {min(threads)} thread(s)" if threads else ""
+    threads = {r["trained"].get("threads_per_job") for r in trained} - {None}
+    each = f", each with {min(threads)} thread(s)" if threads else ""
     return (
-        f"All {len(records)} of its runs were executed by one `wbcrepro reproduce` call with "
+        f"All {len(trained)} of them were trained by one `wbcrepro reproduce` call with "
         f"{call.get('jobs', 1)} job(s) side by side{each}: {minutes:.0f} min of wall time from "
-        f"its start ({started:%Y-%m-%d %H:%M} UTC) to the end of the last run before this page "
-        "(this page and the book build add a minute or two)."
+        f"its start ({started:%Y-%m-%d %H:%M} UTC) to the end of the last of them, data pages "
+        f"included; the {len(untrained)} pages that read them take a few minutes more."
     )
 
 
