@@ -50,7 +50,7 @@ def test_an_empty_book_says_so(tmp_path: Path) -> None:
 
 
 def _record(root: Path, run_id: str, trained: dict | None, finished: str) -> None:
-    record = {"id": run_id, "status": "complete", "finished": finished}
+    record = {"id": run_id, "status": "complete", "finished": finished, "seconds": 90.0}
     if trained is not None:
         record["trained"] = {**trained, "finished": finished}
     (root / f"{run_id}.run.json").write_text(json.dumps(record))
@@ -67,7 +67,8 @@ def test_wall_time_is_measured_from_the_call_that_trained_the_runs(tmp_path: Pat
     text = costs_page.glue_costs(tmp_path)["cost_wall"]
     assert "All 2 of them were trained by one" in text and "2 job(s)" in text
     assert "1 thread(s)" in text and "101 min of wall time" in text
-    assert "2026-01-01 10:00 UTC" in text and "the 1 pages" in text
+    assert "2026-01-01 10:00 UTC" in text and "(the 1 other runs" in text
+    assert "took 2 min in all" in text
 
 
 def test_no_wall_time_when_runs_were_trained_by_several_calls(tmp_path: Path) -> None:

@@ -291,3 +291,15 @@ def test_comparison_claims_are_judged_per_dataset_never_pooled():
     assert "bccd: not reproduced" in evidence and "pbc: inconclusive" in evidence
     assert verdicts.combine_datasets(["reproduced", "inconclusive"]) == "partly reproduced"
     assert verdicts.combine_datasets(["inconclusive", "inconclusive"]) == "inconclusive"
+
+
+def test_a_constant_difference_is_shown_without_an_interval_and_decides_nothing():
+    # 68 test images: every seed two images apart, as in the cpu book's colour-only arm
+    runs = seeds("p", [54 / 68, 54 / 68, 55 / 68], n=68, augment="paper")
+    runs += seeds("c", [56 / 68, 56 / 68, 57 / 68], n=68, augment="color")
+    status, sentence = verdicts.compare(
+        verdicts.arms(runs, "augment"), "augment", "better", "paper"
+    )
+    assert status == "inconclusive"
+    assert "-2.9 points (the same difference for all 3 seeds: no interval)" in sentence
+    assert "nan" not in sentence

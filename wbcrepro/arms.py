@@ -190,9 +190,10 @@ def difference(a: Arm, b: Arm) -> Difference:
 
 def difference_text(a: Arm, b: Arm, vary: str) -> str:
     d = difference(a, b)
+    interval = "" if math.isnan(d.low) else f"[{d.low * 100:+.1f}, {d.high * 100:+.1f}] "
     return (
         f"{vary}={a.value} minus {vary}={b.value}: {d.mean * 100:+.1f} points "
-        f"[{d.low * 100:+.1f}, {d.high * 100:+.1f}] ({d.method})"
+        f"{interval}({d.method})"
     )
 
 

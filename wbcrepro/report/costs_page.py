@@ -103,8 +103,10 @@ def reproduction_wall_time(runs_root: str | Path) -> str:
     return (
         f"All {len(trained)} of them were trained by one `wbcrepro reproduce` call with "
         f"{call.get('jobs', 1)} job(s) side by side{each}: {minutes:.0f} min of wall time from "
-        f"its start ({started:%Y-%m-%d %H:%M} UTC) to the end of the last of them, data pages "
-        f"included; the {len(untrained)} pages that read them take a few minutes more."
+        f"its start ({started:%Y-%m-%d %H:%M} UTC) to the end of the last of them (the "
+        f"{len(untrained)} other runs, pages that read them and data overviews, took "
+        f"{sum(float(r.get('seconds') or 0) for r in untrained) / 60:.0f} min in all when they "
+        "were last rendered)."
     )
 
 
