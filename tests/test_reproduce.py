@@ -583,3 +583,40 @@ def test_profile_jobs_must_be_a_whole_number(repo: Path, value: str) -> None:
     write_profile(repo, f"jobs: {value}\nruns:\n  - {{id: a, notebook: trivial.ipynb}}\n", "bad")
     with pytest.raises(ProfileError, match="key 'jobs' must be a whole number >= 1"):
         load_profile("bad")
+
+
+TRAIN = textwrap.dedent(
+    """\
+    import json, time
+    from pathlib import Path
+    results = Path(runs_root) / run_id / "results.json"
+    if not results.exists():  # a trained run folder is reloaded, not retrained
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(json.dumps({"train_seconds": time.time()}))
+    """
+)
+
+
+def test_record_keeps_the_call_that_trained_the_run_across_re_renders(repo: Path) -> None:
+    make_notebook(repo / "notebooks" / "experiment.ipynb", extra="\n" + TRAIN)
+    write_profile(
+        repo,
+        "runs:\n  - {id: t, notebook: experiment.ipynb}\n  - {id: page, notebook: other.ipynb}\n",
+        name="tr",
+    )
+    path = repo / "book" / "runs" / "tr" / "t.run.json"
+    reproduce("tr", progress=False)
+    first = read_record(path)
+    assert first["trained"] == {**first["call"], "finished": first["finished"]}
+    assert "trained" not in read_record(path.with_name("page.run.json"))  # no model there
+    # the notebook changed, the folder is kept and reloaded: a new call, the same training call
+    make_notebook(repo / "notebooks" / "experiment.ipynb", extra="\n" + TRAIN + "\nprint(1)\n")
+    reproduce("tr", progress=False)
+    second = read_record(path)
+    assert second["call"]["started"] >= first["call"]["started"]
+    assert second["finished"] != first["finished"] and second["trained"] == first["trained"]
+    # forced: the folder is deleted and trained again, by this call
+    reproduce("tr", progress=False, force=True)
+    third = read_record(path)
+    assert third["trained"] == {**third["call"], "finished": third["finished"]}
+    assert third["trained"] != first["trained"]
