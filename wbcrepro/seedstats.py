@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from scipy import stats
 
 MIN_SEEDS = 3
-"""Seeds an arm needs before a verdict may rest on it."""
 NO_SPREAD = 1e-12
 """A standard error at or below this is no spread (float noise of equal values, e.g. 54/68 - 56/68
 against 55/68 - 57/68)."""
+"""Seeds an arm needs before a verdict may rest on it."""
 
 
 @dataclass(frozen=True)
