@@ -99,6 +99,7 @@ def _build_run_folder(
                 "class_names": list(class_names),
             },
             "final": {"test": TEST_REPORT},
+            "selection": {"metric": "macro_f1", "selected_epoch": 2 if best else 3},
             "training_code_hash": CODE_HASH,
         },
     )

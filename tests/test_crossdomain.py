@@ -29,6 +29,7 @@ from wbcrepro.crossdomain import (
 )
 from wbcrepro.datasets import get_dataset
 from wbcrepro.report import crossdomain_page as page
+from wbcrepro.runfolder import RunFolderError
 from wbcrepro.runmodel import read_run_model
 from wbcrepro.transforms import build_eval_transform
 
@@ -235,6 +236,29 @@ def test_evaluate_or_load_skips_only_a_current_record(
     monkeypatch.setattr(crossdomain, "training_code_hash", lambda: "another")
     evaluate_or_load(source_run, "zheng2018", record_at("f.json"), zheng_root[0])
     assert len(calls) == 5  # changed code: evaluated again
+
+
+def test_a_clone_without_weights_keeps_a_current_record_or_says_to_retrain(
+    record, source_run, zheng_root, tmp_path, monkeypatch, capsys
+) -> None:
+    rec, out = record
+    clone = tmp_path / source_run.name  # the same run id, records without weights
+    clone.mkdir()
+    for name in ("params.json", "results.json"):
+        (clone / name).write_bytes((source_run / name).read_bytes())
+    target = tmp_path / "zheng.json"
+    target.write_text(json.dumps(rec))
+    predictions_csv_path(target).write_text(predictions_csv_path(out).read_text())
+    monkeypatch.setattr(crossdomain, "evaluate_cross_domain", lambda *a, **k: pytest.fail("ran"))
+    assert evaluate_or_load(clone, "zheng2018", target, zheng_root[0]) == rec
+    assert "kept the committed cross-domain evaluation" in capsys.readouterr().out
+    for kwargs in ({"force": True}, {"class_map": {"band_neutrophil": None}}):
+        with pytest.raises(RunFolderError, match="needs the weights"):
+            evaluate_or_load(clone, "zheng2018", target, zheng_root[0], **kwargs)
+    renamed = tmp_path / "other-run"
+    clone.rename(renamed)  # a record of another run does not stand for this one
+    with pytest.raises(RunFolderError, match="other-run"):
+        evaluate_or_load(renamed, "zheng2018", target, zheng_root[0])
 
 
 def test_an_unknown_target_dataset_is_an_error(source_run, tmp_path) -> None:

@@ -159,6 +159,30 @@ def test_a_current_panel_is_kept_and_a_changed_model_recomputes_it(panel, monkey
 
 
 @pytest.mark.slow
+def test_a_clone_without_weights_keeps_the_committed_panel_or_says_to_retrain(
+    panel, tmp_path, monkeypatch, capsys
+):
+    """Checkpoints are not committed: re-rendering a page on a clone must not need them."""
+    import shutil
+
+    source, record = panel
+    clone = tmp_path / source.name
+    shutil.copytree(source, clone)
+    for name in ("best.pt", "checkpoint.pt"):
+        (clone / name).unlink()
+    monkeypatch.setattr(explain, "compute_cams", lambda *a: pytest.fail("computed"))
+    assert explain.gradcam_panel(clone, per_class=2) == record
+    out = capsys.readouterr().out
+    assert "weights are not here" in out and record["model_sha256"][:12] in out
+    with pytest.raises(RunFolderError, match=r"needs the weights of .*best\.pt"):
+        explain.gradcam_panel(clone, per_class=1)  # another panel: cannot be made
+    results = read_json(clone / "results.json")
+    write_json(clone / "results.json", {**results, "selection": {"selected_epoch": 3}})
+    with pytest.raises(RunFolderError, match="reproduce --only"):
+        explain.gradcam_panel(clone, per_class=2)  # the panel is of another epoch's model
+
+
+@pytest.mark.slow
 def test_without_usable_predictions_gradcam_fails_naming_the_file(tmp_path):
     folder = _gradcam_run(tmp_path)
     (folder / "predictions_test.csv").unlink()

@@ -118,6 +118,21 @@ def test_export_if_changed_skips_the_same_weights(lite0_run, tmp_path) -> None:
     assert not now and again["source"]["model_sha256"] == meta["source"]["model_sha256"]
 
 
+def test_a_clone_without_weights_keeps_the_shipped_file_of_its_run(lite0_run, tmp_path) -> None:
+    out = tmp_path / "ship.pt"
+    meta, _ = shipped.export_if_changed(lite0_run, out)
+    clone = tmp_path / lite0_run.name
+    clone.mkdir()
+    for name in ("params.json", "results.json"):
+        (clone / name).write_bytes((lite0_run / name).read_bytes())
+    kept, now = shipped.export_if_changed(clone, out)
+    assert not now and kept == meta
+    other = tmp_path / "another-run"
+    clone.rename(other)
+    with pytest.raises(RunFolderError, match=r"needs the weights of .*another-run"):
+        shipped.export_if_changed(other, out)
+
+
 def test_export_without_best_pt_takes_the_checkpoint(tmp_path) -> None:
     run = make_run_folder(tmp_path / "run", best=False)
     meta = export_model(run, tmp_path / "out" / "m.pt")

@@ -43,9 +43,10 @@ from wbcrepro.paths import cache_root  # noqa: E402
 from wbcrepro.paths import data_root as resolve_data_root  # noqa: E402
 from wbcrepro.runmodel import (  # noqa: E402
     best_seed_folder,
-    file_sha256,
+    kept_without_weights,
     read_run_model,
-    selected_model_file,
+    weights_needed,
+    weights_sha256,
 )
 from wbcrepro.shipped import describe_transform  # noqa: E402
 from wbcrepro.transforms import build_eval_transform  # noqa: E402
@@ -317,15 +318,25 @@ def evaluate_or_load(
 ) -> dict[str, Any]:
     """The record at ``out_json`` when it is current (same model file sha256, same code hash,
     same target and class map, predictions CSV present); else evaluate and write it.
-    ``run_folder`` may name an arm: its best seed on validation is used (never the test split)."""
+    ``run_folder`` may name an arm: its best seed on validation is used (never the test split).
+    Where the run's weights are not there (a clone), a record that is current apart from the
+    unverifiable sha256 and names this run and its selected epoch is kept; anything else says
+    that the weights are needed."""
     run_folder = best_seed_folder(run_folder)
     record = read_json_or_none(out_json)
-    sha = file_sha256(selected_model_file(run_folder)) if Path(run_folder).exists() else ""
-    if (
-        not force
-        and is_current(record, sha, target_dataset, class_map)
-        and predictions_csv_path(out_json).is_file()
-    ):
+    sha = weights_sha256(run_folder)
+    usable = not force and predictions_csv_path(out_json).is_file()
+    if sha is None:
+        made_from = (record or {}).get("source") or {}
+        if (
+            usable
+            and made_from.get("run_id") == Path(run_folder).name
+            and is_current(record, made_from.get("model_sha256"), target_dataset, class_map)
+            and kept_without_weights(run_folder, "cross-domain evaluation", made_from)
+        ):
+            return record
+        raise weights_needed(run_folder, "the cross-domain evaluation")
+    if usable and is_current(record, sha, target_dataset, class_map):
         return record
     return evaluate_cross_domain(
         run_folder, target_dataset, out_json, data_root, class_map, **kwargs

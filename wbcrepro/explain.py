@@ -88,9 +88,12 @@ def compute_cams(
     return np.concatenate(cams), np.concatenate(probs), fmap
 
 
-def _current(json_path: Path, out_png: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+def _current(
+    json_path: Path, out_png: Path, key: dict[str, Any], ignore_sha: bool = False
+) -> dict[str, Any] | None:
     record = read_json_or_none(json_path)
-    if out_png.is_file() and record and all(record.get(k) == key[k] for k in KEYS):
+    keys = [k for k in KEYS if not (ignore_sha and k == "model_sha256")]
+    if out_png.is_file() and record and all(record.get(k) == key[k] for k in keys):
         return record
     return None
 
@@ -181,25 +184,37 @@ def gradcam_panel(
 
     ``per_class = 0``: nothing is computed or imported (returns ``{"requested": False}``). A
     panel already written for the same model file (SHA-256), ``per_class`` and ``seed`` is kept
-    and its record returned. Prints one line saying which it was."""
+    and its record returned. Where the weights are not there (a clone: checkpoints are not
+    committed), the committed panel is kept when it names the epoch the run selected, else the
+    error says to retrain. Prints one line saying which it was."""
     if per_class <= 0:
         print("Grad-CAM not requested (gradcam_per_class = 0).")
         return {"requested": False}
     import torch
 
     from wbcrepro.models import implementation_of
-    from wbcrepro.runmodel import file_sha256, read_run_model
+    from wbcrepro.runmodel import (
+        kept_without_weights,
+        read_run_model,
+        weights_needed,
+        weights_sha256,
+    )
     from wbcrepro.transforms import build_eval_transform, input_stats
 
     folder = Path(run_folder)
     out_png = Path(out_png) if out_png is not None else folder / GRADCAM_PNG
     json_path = out_png.with_suffix(".json")  # gradcam.png -> gradcam.json, as the page reads
-    run = read_run_model(folder)
-    key = {"model_sha256": file_sha256(run.model_file), "per_class": per_class, "seed": seed}
-    key["png"] = out_png.name
+    sha = weights_sha256(folder)
+    key = {"model_sha256": sha, "per_class": per_class, "seed": seed, "png": out_png.name}
+    if sha is None:  # a clone: records without weights
+        record = _current(json_path, out_png, key, ignore_sha=True)
+        if record is not None and kept_without_weights(folder, "Grad-CAM panel", record):
+            return record
+        raise weights_needed(folder, "the Grad-CAM panel")
     if (record := _current(json_path, out_png, key)) is not None:
-        print(f"Grad-CAM panel {out_png} is current for {run.model_file.name}; nothing computed.")
+        print(f"Grad-CAM panel {out_png} is current for the run's weights; nothing computed.")
         return record
+    run = read_run_model(folder)
     cfg, names = run.cfg, list(run.class_names)
     table = read_predictions(folder, cfg.to_flat(), "test")
     chosen = choose_images(table, names, per_class, seed)

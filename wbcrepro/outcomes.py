@@ -3,10 +3,11 @@ call trained each run's model."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from wbcrepro.fileio import read_json_or_none
 
 
 @dataclass
@@ -62,10 +63,7 @@ class Summary:
 
 def train_seconds(folder: Path) -> Any:
     """The run folder's recorded training time, or None (no trained model there)."""
-    try:
-        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    results = read_json_or_none(folder / "results.json")
     return results.get("train_seconds") if isinstance(results, dict) else None
 
 
@@ -76,17 +74,12 @@ def trained_by(
 
     A training time that changed (or appeared) means this execution trained it; an unchanged one
     means the notebook reloaded the model, and the call that trained it is carried over from the
-    previous record (records from before this field: that record's own ``call``). So a call that
-    only re-renders pages never passes for a re-creation of the book.
+    previous record. So a call that only re-renders pages never passes for a re-creation of the
+    book.
     """
     after = train_seconds(folder)
     if after is None:
         return None
     if after != before:
         return {**record["call"], "finished": record["finished"]}
-    previous = previous or {}
-    if previous.get("trained"):
-        return previous["trained"]
-    if previous.get("call") and previous.get("finished"):
-        return {**previous["call"], "finished": previous["finished"]}
-    return None
+    return (previous or {}).get("trained")

@@ -66,6 +66,52 @@ def file_sha256(path: str | Path) -> str:
     return sha.hexdigest()
 
 
+def weights_sha256(run_folder: str | Path) -> str | None:
+    """SHA-256 of the run's selected model file, or None where no model file is there.
+
+    None is the normal state of a clone: run records are committed, checkpoints are not. A
+    derived record (Grad-CAM panel, cross-domain evaluation, shipped model) then cannot be
+    checked against the weights, only against the run's records (:func:`kept_without_weights`).
+    """
+    model_file = selected_model_file(run_folder)
+    return file_sha256(model_file) if model_file.is_file() else None
+
+
+def selected_epoch(run_folder: str | Path) -> int | None:
+    """The epoch the run selected on validation, as its ``results.json`` reports it."""
+    results = read_json_or_none(Path(run_folder) / RESULTS) or {}
+    return (results.get("selection") or {}).get("selected_epoch")
+
+
+def kept_without_weights(run_folder: str | Path, what: str, made_from: dict[str, Any]) -> bool:
+    """Whether a derived record made from ``made_from`` (its ``model_sha256`` and ``epoch``) may
+    stand for ``run_folder`` whose weights are not here; prints which it was.
+
+    Training always writes the model file, so a run folder without one holds the records of the
+    training that made the derived record, committed together. What can still be checked is
+    that the record names the epoch the run selected. Where it does not, the caller must say
+    that the weights are needed (retrain the run)."""
+    epoch = selected_epoch(run_folder)
+    if epoch is None or made_from.get("epoch") != epoch:
+        return False
+    sha = str(made_from.get("model_sha256", ""))[:12]
+    print(
+        f"{Path(run_folder).name}: its weights are not here (checkpoints are not committed); "
+        f"kept the committed {what}, made from its epoch-{epoch} model (sha256 {sha}...)."
+    )
+    return True
+
+
+def weights_needed(run_folder: str | Path, what: str) -> RunFolderError:
+    """The error for a derived record that cannot be made or kept without the run's weights."""
+    folder = Path(run_folder)
+    return RunFolderError(
+        f"{what} needs the weights of {folder} ({BEST} or {CHECKPOINT}), which are not there, "
+        f"and no committed {what} matches the epoch the run selected. Retrain the run "
+        f"(wbcrepro reproduce --only {folder.name.rsplit('-s', 1)[0]} --force) to make them."
+    )
+
+
 def repo_relative(path: str | Path) -> str:
     """``path`` relative to the repository when inside it (records stay portable), else its
     folder name only (a shipped file must not carry a user's absolute paths)."""

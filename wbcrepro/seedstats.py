@@ -17,16 +17,17 @@ and a zero-width interval would turn a two-image difference into a verdict.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scipy import stats
 
 MIN_SEEDS = 3
+"""Seeds an arm needs before a verdict may rest on it."""
 NO_SPREAD = 1e-12
 """A standard error at or below this is no spread (float noise of equal values, e.g. 54/68 - 56/68
 against 55/68 - 57/68)."""
-"""Seeds an arm needs before a verdict may rest on it."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def compare_seeds(
     mean = sum(a) / n_a - sum(b) / n_b
     if n_a < 2 or n_b < 2:
         return Difference(mean, math.nan, math.nan, n_a, n_b, "too few seeds for an interval")
-    va, vb = stats.tvar(a) / n_a, stats.tvar(b) / n_b
+    va, vb = statistics.variance(a) / n_a, statistics.variance(b) / n_b  # exact: no warning
     se = math.sqrt(va + vb)
     if se <= NO_SPREAD:
         return Difference(mean, math.nan, math.nan, n_a, n_b, "no spread across seeds: no interval")

@@ -30,9 +30,10 @@ from wbcrepro.models import build_network, implementation_of
 from wbcrepro.runmodel import (
     RunModel,
     best_seed_folder,
-    file_sha256,
+    kept_without_weights,
     read_run_model,
-    selected_model_file,
+    weights_needed,
+    weights_sha256,
 )
 from wbcrepro.transforms import build_eval_transform
 
@@ -226,11 +227,19 @@ def export_if_changed(
     run_folder: str | Path, out_path: str | Path = DEFAULT_MODEL
 ) -> tuple[dict[str, Any], bool]:
     """(metadata, exported now?): export ``run_folder``'s selected model (an arm: its best seed on
-    validation) unless ``out_path`` already holds exactly those weights (same sha256)."""
+    validation) unless ``out_path`` already holds exactly those weights (same sha256). Without
+    the run's weights (a clone), a shipped file made from this run's selected epoch is kept."""
     folder = best_seed_folder(run_folder)
-    sha = file_sha256(selected_model_file(folder))
+    sha = weights_sha256(folder)
     existing = read_json_or_none(metadata_path(out_path)) if Path(out_path).is_file() else None
-    if existing and (existing.get("source") or {}).get("model_sha256") == sha:
+    made_from = (existing or {}).get("source") or {}
+    if sha is None:  # a clone: the shipped file stands for the run when it names run and epoch
+        if made_from.get("run_id") == folder.name and kept_without_weights(
+            folder, "shipped model", made_from
+        ):
+            return existing, False
+        raise weights_needed(folder, "the shipped model")
+    if made_from.get("model_sha256") == sha:
         return existing, False
     return export_model(folder, out_path), True
 

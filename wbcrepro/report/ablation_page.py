@@ -6,6 +6,7 @@ records into its plain values and draws the tables and figures.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -163,11 +164,13 @@ def _arm_summary(done: Sequence[RunRecord], vary: str) -> Markdown:
     for key, title in MEASURES:
         for arm in arms_module.arms(results, vary, metric=key):
             learned = f"{len(arm.values)} of {len(arm.runs)}"
-            if len(arm.values) >= 2:
-                low, high = arm.interval
-                mean = f"{arm.mean:.2%} [{low:.2%}, {high:.2%}]"
+            low, high = arm.interval if len(arm.values) >= 2 else (math.nan, math.nan)
+            if not arm.values:
+                mean = "n/a"
+            elif math.isnan(low):  # one seed, or seeds without spread: no interval
+                mean = f"{arm.mean:.2%}"
             else:
-                mean = f"{arm.mean:.2%}" if arm.values else "n/a"
+                mean = f"{arm.mean:.2%} [{low:.2%}, {high:.2%}]"
             spread = f"{min(arm.values):.2%} to {max(arm.values):.2%}" if arm.values else ""
             rows.append(
                 {

@@ -11,12 +11,12 @@ the run finished), when one call trained them all. A call that only re-renders k
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import pandas as pd
 from IPython.display import Markdown
 
+from wbcrepro.fileio import read_json_or_none
 from wbcrepro.report.headers import hardware_text
 from wbcrepro.report.records import arm_of, glue_values, markdown_table, recorded_runs
 
@@ -67,15 +67,8 @@ def arm_times(times: pd.DataFrame) -> pd.DataFrame:
 
 
 def _finished_records(runs_root: Path) -> list[dict]:
-    records = []
-    for path in sorted(runs_root.glob("*.run.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and record.get("finished"):
-            records.append(record)
-    return records
+    records = [read_json_or_none(path) for path in sorted(runs_root.glob("*.run.json"))]
+    return [r for r in records if isinstance(r, dict) and r.get("finished")]
 
 
 def reproduction_wall_time(runs_root: str | Path) -> str:
