@@ -71,11 +71,18 @@ def test_wall_time_is_measured_from_the_call_that_trained_the_runs(tmp_path: Pat
     assert "took 2 min in all" in text
 
 
-def test_no_wall_time_when_runs_were_trained_by_several_calls(tmp_path: Path) -> None:
+def test_several_calls_give_each_call_and_a_sum_not_one_measured_re_creation(
+    tmp_path: Path,
+) -> None:
     _record(tmp_path, "a", CALL, "2026-01-01T11:10:00+00:00")
-    other = {**CALL, "started": "2026-01-02T09:00:00+00:00"}
+    _record(tmp_path, "c", CALL, "2026-01-01T10:40:00+00:00")
+    other = {**CALL, "started": "2026-01-02T09:00:00+00:00", "threads_per_job": 2}
     _record(tmp_path, "b", other, "2026-01-02T09:30:00+00:00")
     text = costs_page.reproduction_wall_time(tmp_path)
-    assert "2 separate `reproduce` calls" in text and "not measured" in text
-    assert "min of wall time" not in text
+    assert "3 training runs were trained by 2 separate `wbcrepro reproduce` calls" in text
+    first, second = text.index("2 by a call"), text.index("1 by a call")
+    assert first < second  # in the order the calls started
+    assert "70 min of wall time from its start (2026-01-01 10:00 UTC)" in text
+    assert "2 thread(s): 30 min of wall time from its start (2026-01-02 09:00 UTC)" in text
+    assert "Together that is 100 min" in text and "was not measured" in text
     assert "No record says" in costs_page.reproduction_wall_time(tmp_path / "none")

@@ -30,6 +30,7 @@ NAMES = (
     "crossdomain",
     "model_card",
     "label_noise",
+    "learning_curve",
     "findings",
 )
 COMMON_PARAMS = {"profile", "run_id", "runs_root"}
@@ -41,6 +42,7 @@ SPECIFIC_PARAMS = {
     "crossdomain": {"source_run", "target_dataset"},
     "model_card": {"source_run", "crossdomain_runs", "model_path"},
     "label_noise": {"arms", "data_root"},
+    "learning_curve": {"run_ids", "reference", "metric"},
     "findings": {"headline", "table1_pairs", "evidence", "targets"},
 }
 IMPORTS = {

@@ -112,3 +112,16 @@ def test_the_data_page_trains_nothing_and_says_how_to_get_the_leakage_audit(
     text = "\n".join(_text(o) for o in _outputs(nb))
     assert "no model was trained" in text
     assert "wbcrepro data leakage --out" in text
+
+
+def test_the_learning_curve_page_reads_both_points_on_validation(smoke_repo: Path) -> None:
+    nb = nbformat.read(smoke_repo / "book/runs/smoke/learning-curve.ipynb", as_version=4)
+    glued = {
+        o["metadata"]["scrapbook"]["name"]: _text(o)
+        for o in _outputs(nb)
+        if o.get("metadata", {}).get("scrapbook")
+    }
+    assert re.search(r"\d+ to \d+ images: [+-]\d+\.\d points", glued["curve_images"])
+    assert "no curve" not in glued["curve_reference"]
+    text = "\n".join(_text(o) for o in _outputs(nb))
+    assert "curve-synthetic-small" in text and "main-synthetic-s0" in text

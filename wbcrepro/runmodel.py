@@ -11,6 +11,7 @@ from ``results.json`` (or a checkpoint), which are the run's own records of them
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,34 @@ def file_sha256(path: str | Path) -> str:
     return sha.hexdigest()
 
 
+def check_weights_belong(folder: Path | None, model_file: Path, state: dict[str, Any]) -> None:
+    """Raise :class:`RunFolderError` when ``best.pt`` is not the model the folder's records
+    describe: its epoch or validation value differs from ``results.json``'s ``selection``.
+
+    Checkpoints are not committed, so a folder can hold the records of one training (committed,
+    or copied from another tree) beside the model files of an earlier one; anything made from
+    such weights (Grad-CAM, a cross-domain evaluation, a shipped model) would silently belong to
+    another run than the page says."""
+    results = read_json_or_none(folder / RESULTS) if folder is not None else None
+    selection = (results or {}).get("selection") or {}
+    if model_file.name != BEST or not selection:
+        return
+    epoch, value = selection.get("selected_epoch"), selection.get("value")
+    same_epoch = epoch is None or state.get("epoch") == epoch
+    same_value = (
+        value is None
+        or state.get("value") is None
+        or math.isclose(float(state["value"]), float(value), rel_tol=1e-9)
+    )
+    if not (same_epoch and same_value):
+        raise RunFolderError(
+            f"{model_file} is not the model of {folder}'s records: it holds epoch "
+            f"{state.get('epoch')} (validation {state.get('value')}), results.json selected "
+            f"epoch {epoch} ({value}). It is left from another training; delete {BEST} and "
+            f"{CHECKPOINT} there (the records stay) or retrain the run."
+        )
+
+
 def weights_sha256(run_folder: str | Path) -> str | None:
     """SHA-256 of the run's selected model file, or None where no model file is there.
 
@@ -74,7 +103,11 @@ def weights_sha256(run_folder: str | Path) -> str | None:
     checked against the weights, only against the run's records (:func:`kept_without_weights`).
     """
     model_file = selected_model_file(run_folder)
-    return file_sha256(model_file) if model_file.is_file() else None
+    if not model_file.is_file():
+        return None
+    folder = Path(run_folder) if Path(run_folder).is_dir() else None
+    check_weights_belong(folder, model_file, _torch_load(model_file))
+    return file_sha256(model_file)
 
 
 def selected_epoch(run_folder: str | Path) -> int | None:
@@ -202,6 +235,7 @@ def read_run_model(path: str | Path) -> RunModel:
     state = _torch_load(model_file)
     if not isinstance(state, dict) or "model" not in state:
         raise RunFolderError(f"{model_file} is not a wbcrepro checkpoint (no 'model' entry)")
+    check_weights_belong(folder, model_file, state)
     params_file = folder / PARAMS if folder is not None else None
     if params_file is not None and params_file.is_file():
         params = read_json(params_file)

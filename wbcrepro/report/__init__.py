@@ -16,6 +16,7 @@ every page shows the same thing in the same way. One module per page kind:
 ``claims_page``        the claims ledger
 ``label_noise_page``   PBC's band/segmented labels against WBCAtt's nucleus shapes
 ``costs_page``         the training time each run recorded, per arm and in total
+``curve_page``         a learning curve on validation: train images, input size, epochs
 ``targets_page``       the profile's own targets against what its runs measured
 ``landing_page``       the findings first: the headline, Table 1 and claims counted, one figure
 =====================  =======================================================================
@@ -34,6 +35,7 @@ import seaborn as sns
 from wbcrepro.report import (
     costs_page,
     crossdomain_page,
+    curve_page,
     label_noise_page,
     model_card_page,
     targets_page,
@@ -131,6 +133,7 @@ __all__ = [
     "class_balance",
     "costs_page",
     "crossdomain_page",
+    "curve_page",
     "dataset_card",
     "describe_split",
     "exclusions",

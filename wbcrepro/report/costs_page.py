@@ -5,7 +5,7 @@ and environment; the time to render pages is not training and is left out. An ar
 summed, so the total is the time of the whole profile's training loops. The wall time of a whole
 re-creation is measured, not estimated: from the ``trained`` that ``reproduce`` writes into each
 training run's ``<id>.run.json`` (the call that trained it: its start, jobs and threads, and when
-the run finished), when one call trained them all. A call that only re-renders keeps it.
+the run finished), per call when several calls trained them. A call that only re-renders keeps it.
 """
 
 from __future__ import annotations
@@ -71,35 +71,56 @@ def _finished_records(runs_root: Path) -> list[dict]:
     return [r for r in records if isinstance(r, dict) and r.get("finished")]
 
 
+def _call_text(trained: list[dict]) -> tuple[str, float]:
+    """(how one call trained its runs, its minutes from start to the end of its last run)."""
+    call = trained[0]["trained"]
+    started = dt.datetime.fromisoformat(str(call["started"]))
+    finished = max(dt.datetime.fromisoformat(r["trained"]["finished"]) for r in trained)
+    minutes = (finished - started).total_seconds() / 60
+    threads = {r["trained"].get("threads_per_job") for r in trained} - {None}
+    each = f", each with {min(threads)} thread(s)" if threads else ""
+    text = (
+        f"{call.get('jobs', 1)} job(s) side by side{each}: {minutes:.0f} min of wall time from "
+        f"its start ({started:%Y-%m-%d %H:%M} UTC) to the end of the last of them"
+    )
+    return text, minutes
+
+
 def reproduction_wall_time(runs_root: str | Path) -> str:
-    """One sentence: the measured wall time of the ``reproduce`` call that trained every trained
-    run of the book (each record's ``trained``: that call's start, jobs and threads, and when the
-    run finished), from its start to the end of the last of them; or why there is none (runs
-    trained by several calls, or records older than the field)."""
+    """One sentence: the measured wall time of the ``reproduce`` call(s) that trained the book's
+    runs (each record's ``trained``: that call's start, jobs and threads, and when the run
+    finished), from each call's start to the end of the last run it trained; or why there is
+    none (records older than the field). Where several calls trained the runs, each is given
+    and their sum is said to be a sum of calls, not one measured re-creation."""
     records = _finished_records(Path(runs_root))
     trained = [r for r in records if r.get("trained")]
     untrained = [r for r in records if not r.get("trained")]
     if not trained:
         return "No record says which `reproduce` call trained this book's runs."
-    starts = {str(r["trained"].get("started")) for r in trained}
-    if len(starts) > 1:
-        return (
-            f"Its {len(trained)} training runs were trained by {len(starts)} separate "
-            "`reproduce` calls, so the wall time of one whole re-creation was not measured here."
-        )
-    call = trained[0]["trained"]
-    started = dt.datetime.fromisoformat(starts.pop())
-    finished = max(dt.datetime.fromisoformat(r["trained"]["finished"]) for r in trained)
-    minutes = (finished - started).total_seconds() / 60
-    threads = {r["trained"].get("threads_per_job") for r in trained} - {None}
-    each = f", each with {min(threads)} thread(s)" if threads else ""
-    return (
-        f"All {len(trained)} of them were trained by one `wbcrepro reproduce` call with "
-        f"{call.get('jobs', 1)} job(s) side by side{each}: {minutes:.0f} min of wall time from "
-        f"its start ({started:%Y-%m-%d %H:%M} UTC) to the end of the last of them (the "
-        f"{len(untrained)} other runs, pages that read them and data overviews, took "
+    calls: dict[str, list[dict]] = {}
+    for record in trained:
+        calls.setdefault(str(record["trained"].get("started")), []).append(record)
+    others = (
+        f"(the {len(untrained)} other runs, pages that read them and data overviews, took "
         f"{sum(float(r.get('seconds') or 0) for r in untrained) / 60:.0f} min in all when they "
-        "were last rendered)."
+        "were last rendered)"
+    )
+    if len(calls) == 1:
+        text, _ = _call_text(trained)
+        return (
+            f"All {len(trained)} of them were trained by one `wbcrepro reproduce` call with "
+            f"{text} {others}."
+        )
+    parts, total = [], 0.0
+    for group in sorted(calls.values(), key=lambda g: g[0]["trained"]["started"]):
+        text, minutes = _call_text(group)
+        parts.append(f"{len(group)} by a call with {text}")
+        total += minutes
+    return (
+        f"Its {len(trained)} training runs were trained by {len(calls)} separate "
+        f"`wbcrepro reproduce` calls: {'; '.join(parts)}. Together that is {total:.0f} min of "
+        "wall time, a sum over calls: one whole re-creation in a single call was not measured "
+        f"{others}."
     )
 
 
