@@ -70,20 +70,23 @@ def test_glued_text_gives_each_step_the_reference_and_the_last_epochs(curve: Pat
     assert "48 to" not in glued["curve_sizes"]
     best = points.idxmax()
     assert best == "other-epochs"
-    assert f"`n120` is {(points[best] - points['n120']) * 100:.1f} points below" in (
+    assert f"n120, is {(points[best] - points['n120']) * 100:.1f} points below" in (
         glued["curve_reference"]
     )
-    assert "times the training time" in glued["curve_reference"]
+    assert "best point, other-epochs (120 images at 48 px; their intervals" in (
+        glued["curve_reference"]
+    )
+    assert "times its training time" in glued["curve_reference"]
     assert glued["curve_epochs"] == "4 of 5"  # n60 selected epoch 2 of 3
 
 
 def test_the_best_point_as_reference_and_a_missing_reference(curve: Path) -> None:
     runs = load_runs(curve, RUNS)
     assert curve_page.glue_curve(runs, "n240")["curve_reference"] == (
-        "`n240` is the best point of the curve"
+        "The profile's point, n240, is the best point of the curve"
     )
     missing = curve_page.glue_curve(runs, "n999")
-    assert set(missing.values()) == {"`n999` has no complete record: no curve"}
+    assert set(missing.values()) == {"n999 has no complete record: no curve"}
 
 
 def test_plot_and_table(curve: Path) -> None:

@@ -136,7 +136,7 @@ def _step_text(frame: pd.DataFrame, x: str, unit: str) -> str:
     for a, b in itertools.pairwise(rows):
         overlap = a["low"] <= b["high"] and b["low"] <= a["high"]
         steps.append(
-            f"{a[x]:,} to {b[x]:,} {unit}: {(b['val'] - a['val']) * 100:+.1f} points"
+            f"{int(a[x]):,} to {int(b[x]):,} {unit}: {(b['val'] - a['val']) * 100:+.1f} points"
             + (" (the intervals overlap)" if overlap else "")
         )
     return "; ".join(steps) if steps else "one point only"
@@ -151,7 +151,7 @@ def glue_curve(
     epoch: where most do, more epochs could still help)."""
     points = curve_points(records, metric)
     if reference not in set(points["run"]):
-        text = f"`{reference}` has no complete record: no curve"
+        text = f"{reference} has no complete record: no curve"
         return glue_values(
             dict.fromkeys(("curve_images", "curve_sizes", "curve_reference", "curve_epochs"), text)
         )
@@ -159,16 +159,15 @@ def glue_curve(
     ref = points.set_index("run").loc[reference]
     best = points.loc[points["val"].idxmax()]
     if best["run"] == reference:
-        where = f"`{reference}` is the best point of the curve"
+        where = f"The profile's point, {reference}, is the best point of the curve"
     else:
-        within = best["low"] <= ref["high"]
+        overlap = best["low"] <= ref["high"]
         where = (
-            f"`{reference}` is {(best['val'] - ref['val']) * 100:.1f} points below the best point, "
-            f"`{best['run']}` ({best['train images']:,} images at {best['px']} px), "
-            + ("within" if within else "outside")
-            + " its interval; that point took "
-            + f"{best['min'] / ref['min']:.1f} times the training time ({best['min']:.0f} min "
-            + f"against {ref['min']:.0f})"
+            f"The profile's point, {reference}, is {(best['val'] - ref['val']) * 100:.1f} points "
+            f"below the best point, {best['run']} ({int(best['train images']):,} images at "
+            f"{int(best['px'])} px; their intervals {'overlap' if overlap else 'do not overlap'}), "
+            f"which took {best['min'] / ref['min']:.1f} times its training time "
+            f"({best['min']:.0f} min against {ref['min']:.0f})"
         )
     last = points[points["selected epoch"] == points["epochs"]]
     return glue_values(
