@@ -43,9 +43,8 @@ from wbcrepro.paths import cache_root  # noqa: E402
 from wbcrepro.paths import data_root as resolve_data_root  # noqa: E402
 from wbcrepro.runmodel import (  # noqa: E402
     best_seed_folder,
-    kept_without_weights,
+    keep_committed,
     read_run_model,
-    weights_needed,
     weights_sha256,
 )
 from wbcrepro.shipped import describe_transform  # noqa: E402
@@ -320,22 +319,17 @@ def evaluate_or_load(
     same target and class map, predictions CSV present); else evaluate and write it.
     ``run_folder`` may name an arm: its best seed on validation is used (never the test split).
     Where the run's weights are not there (a clone), a record that is current apart from the
-    unverifiable sha256 and names this run and its selected epoch is kept; anything else says
-    that the weights are needed."""
+    unverifiable sha256 is kept when it names this run and its selected epoch
+    (:func:`~wbcrepro.runmodel.keep_committed`); anything else says to retrain."""
     run_folder = best_seed_folder(run_folder)
     record = read_json_or_none(out_json)
     sha = weights_sha256(run_folder)
     usable = not force and predictions_csv_path(out_json).is_file()
     if sha is None:
         made_from = (record or {}).get("source") or {}
-        if (
-            usable
-            and made_from.get("run_id") == Path(run_folder).name
-            and is_current(record, made_from.get("model_sha256"), target_dataset, class_map)
-            and kept_without_weights(run_folder, "cross-domain evaluation", made_from)
-        ):
-            return record
-        raise weights_needed(run_folder, "the cross-domain evaluation")
+        current = is_current(record, made_from.get("model_sha256"), target_dataset, class_map)
+        keep_committed(run_folder, "cross-domain evaluation", made_from, usable and current)
+        return record
     if usable and is_current(record, sha, target_dataset, class_map):
         return record
     return evaluate_cross_domain(

@@ -193,12 +193,7 @@ def gradcam_panel(
     import torch
 
     from wbcrepro.models import implementation_of
-    from wbcrepro.runmodel import (
-        kept_without_weights,
-        read_run_model,
-        weights_needed,
-        weights_sha256,
-    )
+    from wbcrepro.runmodel import keep_committed, read_run_model, weights_sha256
     from wbcrepro.transforms import build_eval_transform, input_stats
 
     folder = Path(run_folder)
@@ -208,9 +203,8 @@ def gradcam_panel(
     key = {"model_sha256": sha, "per_class": per_class, "seed": seed, "png": out_png.name}
     if sha is None:  # a clone: records without weights
         record = _current(json_path, out_png, key, ignore_sha=True)
-        if record is not None and kept_without_weights(folder, "Grad-CAM panel", record):
-            return record
-        raise weights_needed(folder, "the Grad-CAM panel")
+        keep_committed(folder, "Grad-CAM panel", record, matches=record is not None)
+        return record
     if (record := _current(json_path, out_png, key)) is not None:
         print(f"Grad-CAM panel {out_png} is current for the run's weights; nothing computed.")
         return record

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wbcrepro.fileio import read_json_or_none
+from wbcrepro.runfolder import RESULTS
 
 
 @dataclass
@@ -63,7 +64,7 @@ class Summary:
 
 def train_seconds(folder: Path) -> Any:
     """The run folder's recorded training time, or None (no trained model there)."""
-    results = read_json_or_none(folder / "results.json")
+    results = read_json_or_none(folder / RESULTS)
     return results.get("train_seconds") if isinstance(results, dict) else None
 
 

@@ -100,7 +100,7 @@ def weights_sha256(run_folder: str | Path) -> str | None:
 
     None is the normal state of a clone: run records are committed, checkpoints are not. A
     derived record (Grad-CAM panel, cross-domain evaluation, shipped model) then cannot be
-    checked against the weights, only against the run's records (:func:`kept_without_weights`).
+    checked against the weights, only against the run's records (:func:`keep_committed`).
     """
     model_file = selected_model_file(run_folder)
     if not model_file.is_file():
@@ -116,32 +116,33 @@ def selected_epoch(run_folder: str | Path) -> int | None:
     return (results.get("selection") or {}).get("selected_epoch")
 
 
-def kept_without_weights(run_folder: str | Path, what: str, made_from: dict[str, Any]) -> bool:
-    """Whether a derived record made from ``made_from`` (its ``model_sha256`` and ``epoch``) may
-    stand for ``run_folder`` whose weights are not here; prints which it was.
+def keep_committed(
+    run_folder: str | Path, what: str, made_from: dict[str, Any] | None, matches: bool
+) -> None:
+    """For a run whose weights are not here: return (printing so) when the committed derived
+    record made from ``made_from`` (its ``run_id``, ``epoch`` and ``model_sha256``) may stand for
+    the run, else raise the error that says to retrain it.
 
-    Training always writes the model file, so a run folder without one holds the records of the
-    training that made the derived record, committed together. What can still be checked is
-    that the record names the epoch the run selected. Where it does not, the caller must say
-    that the weights are needed (retrain the run)."""
-    epoch = selected_epoch(run_folder)
-    if epoch is None or made_from.get("epoch") != epoch:
-        return False
-    sha = str(made_from.get("model_sha256", ""))[:12]
-    print(
-        f"{Path(run_folder).name}: its weights are not here (checkpoints are not committed); "
-        f"kept the committed {what}, made from its epoch-{epoch} model (sha256 {sha}...)."
-    )
-    return True
-
-
-def weights_needed(run_folder: str | Path, what: str) -> RunFolderError:
-    """The error for a derived record that cannot be made or kept without the run's weights."""
-    folder = Path(run_folder)
-    return RunFolderError(
-        f"{what} needs the weights of {folder} ({BEST} or {CHECKPOINT}), which are not there, "
-        f"and no committed {what} matches the epoch the run selected. Retrain the run "
-        f"(wbcrepro reproduce --only {folder.name.rsplit('-s', 1)[0]} --force) to make them."
+    It may when ``matches`` (the caller's own request agrees with the record: same settings,
+    same code, not forced), it names this run where it names one, and it names the epoch the run
+    selected. Training always writes the model file, so a folder without one holds the records
+    of the training that made the derived record, committed together; the epoch is what can
+    still be checked without the weights."""
+    folder, made_from = Path(run_folder), made_from or {}
+    epoch = selected_epoch(folder)
+    names_run = made_from.get("run_id", folder.name) == folder.name
+    if matches and names_run and epoch is not None and made_from.get("epoch") == epoch:
+        sha = str(made_from.get("model_sha256", ""))[:12]
+        print(
+            f"{folder.name}: its weights are not here (checkpoints are not committed); "
+            f"kept the committed {what}, made from its epoch-{epoch} model (sha256 {sha}...)."
+        )
+        return
+    raise RunFolderError(
+        f"the {what} needs the weights of {folder} ({BEST} or {CHECKPOINT}), which are not "
+        f"there; a committed {what} is kept only when it matches this request and names this "
+        f"run and the epoch it selected. Retrain the run (wbcrepro reproduce --only "
+        f"{folder.name.rsplit('-s', 1)[0]} --force) to make them."
     )
 
 

@@ -30,9 +30,8 @@ from wbcrepro.models import build_network, implementation_of
 from wbcrepro.runmodel import (
     RunModel,
     best_seed_folder,
-    kept_without_weights,
+    keep_committed,
     read_run_model,
-    weights_needed,
     weights_sha256,
 )
 from wbcrepro.transforms import build_eval_transform
@@ -234,11 +233,8 @@ def export_if_changed(
     existing = read_json_or_none(metadata_path(out_path)) if Path(out_path).is_file() else None
     made_from = (existing or {}).get("source") or {}
     if sha is None:  # a clone: the shipped file stands for the run when it names run and epoch
-        if made_from.get("run_id") == folder.name and kept_without_weights(
-            folder, "shipped model", made_from
-        ):
-            return existing, False
-        raise weights_needed(folder, "the shipped model")
+        keep_committed(folder, "shipped model", made_from, matches=existing is not None)
+        return existing, False
     if made_from.get("model_sha256") == sha:
         return existing, False
     return export_model(folder, out_path), True
