@@ -19,8 +19,8 @@ import time
 from collections.abc import Sequence
 
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import load_split_data, make_loader, make_table
-from wbcrepro.transforms import build_train_transform
+from wbcrepro.data.loading import load_split_data, make_loader, make_table
+from wbcrepro.data.transforms import build_train_transform
 
 
 def one_epoch_seconds(cfg: TrainConfig, limit: int) -> tuple[float, float, int]:

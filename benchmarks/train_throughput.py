@@ -2,7 +2,8 @@
 
 What is compared
 ----------------
-Both loops train the same network (``wbcrepro.models.build_model`` with the same config, fresh
+Both loops train the same network (``wbcrepro.model.networks.build_model`` with the same config,
+fresh
 random initialisation from the same seed) on the same training images (the synthetic dataset's
 train split, read from the same PNG files), with the same batch size, the same DataLoader settings
 (``num_workers``, shuffling from a generator with a fixed seed) and Adam(lr=0.005) plus
@@ -71,11 +72,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import SplitData, encode_labels, load_split_data, make_loader, make_table
-from wbcrepro.engine import autocast_dtype, pick_device, seed_everything, train_one_epoch
-from wbcrepro.models import build_model, to_device
-from wbcrepro.runs import make_optimizer
-from wbcrepro.transforms import build_train_transform, input_stats
+from wbcrepro.data.loading import SplitData, encode_labels, load_split_data, make_loader, make_table
+from wbcrepro.data.transforms import build_train_transform, input_stats
+from wbcrepro.model.networks import build_model, to_device
+from wbcrepro.training.engine import autocast_dtype, pick_device, seed_everything, train_one_epoch
+from wbcrepro.training.fit import make_optimizer
 
 LOOPS = ("plain", "ours")
 TRAIN_FRACTION_ESTIMATE = 0.7

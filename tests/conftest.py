@@ -48,6 +48,7 @@ def local_paths(paths) -> list[str]:
 
     return [resolve_portable(str(p), data_root(), cache_root()) for p in paths]
 
+
 # --- the smoke profile, executed once per session ------------------------------------------------
 @pytest.fixture(scope="session")
 def smoke_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -56,7 +57,7 @@ def smoke_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Session-scoped and shared (test_smoke_profile.py, test_browser.py): executing the profile
     takes minutes, so CI does it once. Only slow tests request it.
     """
-    from wbcrepro.reproduce import reproduce
+    from wbcrepro.reproduction.runner import reproduce
 
     root = tmp_path_factory.mktemp("repo")
     for folder in ("notebooks", "profiles", "book"):
@@ -75,7 +76,7 @@ def smoke_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def smoke_book(smoke_repo: Path) -> Path:
     """The smoke profile's book built (JB1, warnings as errors) from ``smoke_repo``: its HTML
     folder ``_build/smoke/_build/html``."""
-    from wbcrepro.book import build_book
+    from wbcrepro.reproduction.book import build_book
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WBCREPRO_REPO", str(smoke_repo))

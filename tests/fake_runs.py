@@ -1,7 +1,9 @@
-"""Hand-made run folders, written the way :func:`wbcrepro.runs.fit` writes them, without training.
+"""Hand-made run folders, written the way :func:`wbcrepro.training.fit.fit` writes them, without
+training.
 
 Pages only read run folders, so their tests need records, not models: this writes results.json
-(with real metrics from :func:`wbcrepro.metrics.classification_report` on made-up predictions)
+(with real metrics from :func:`wbcrepro.training.metrics.classification_report` on made-up
+predictions)
 and metrics.csv in milliseconds. The smoke-profile test checks the same pages on records that a
 real training run wrote.
 """
@@ -18,8 +20,8 @@ from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.codehash import RESULTS_KEY, training_code_hash
 from wbcrepro.config import TrainConfig
 from wbcrepro.fileio import write_json
-from wbcrepro.metrics import classification_report, wilson_interval
 from wbcrepro.runfolder import METRICS, PARAMS, RESULTS
+from wbcrepro.training.metrics import classification_report, wilson_interval
 
 GPU_ENVIRONMENT: dict[str, Any] = {
     "python": "3.11.9",

@@ -16,9 +16,9 @@ from PIL import Image
 from tests.conftest import TINY
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.config import TrainConfig
+from wbcrepro.data.transforms import build_eval_transform
 from wbcrepro.fileio import write_json
-from wbcrepro.models import build_network, head_prefix
-from wbcrepro.transforms import build_eval_transform
+from wbcrepro.model.networks import build_network, head_prefix
 
 CODE_HASH = "feedc0de12345678"
 TEST_REPORT = {"n": 12, "correct": 9, "accuracy": 0.75, "accuracy_ci95": [0.47, 0.91]}

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wbcrepro import baselines
-from wbcrepro.baselines import (
+from wbcrepro.config import TrainConfig
+from wbcrepro.data.loading import ImageTable, load_split_data, make_table
+from wbcrepro.data.transforms import build_eval_transform
+from wbcrepro.model.weights import WeightsError
+from wbcrepro.training import baselines
+from wbcrepro.training.baselines import (
     chance_baseline,
     compute_baselines,
     linear_probe,
     majority_baseline,
 )
-from wbcrepro.config import TrainConfig
-from wbcrepro.data import ImageTable, load_split_data, make_table
-from wbcrepro.transforms import build_eval_transform
-from wbcrepro.weights import WeightsError
 
 CPU = torch.device("cpu")
 NAMES = ("a", "b", "c")

@@ -6,15 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from wbcrepro.batchnorm import (
+from wbcrepro.config import ConfigError, TrainConfig
+from wbcrepro.model.batchnorm import (
     bn_layers,
     describe_bn,
     effective_bn_mode,
     recalibrate_bn,
     set_bn_momentum,
 )
-from wbcrepro.config import ConfigError, TrainConfig
-from wbcrepro.models import build_model, train_mode
+from wbcrepro.model.networks import build_model, train_mode
 
 CPU = torch.device("cpu")
 

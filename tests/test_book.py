@@ -11,7 +11,8 @@ import yaml
 from test_reproduce import make_notebook, write_profile
 
 from tests.conftest import REPO
-from wbcrepro.book import (
+from wbcrepro.cli import main
+from wbcrepro.reproduction.book import (
     PUBLISHED_PROFILE,
     SYNTHETIC_BANNER,
     build_book,
@@ -19,8 +20,7 @@ from wbcrepro.book import (
     write_build_config,
     write_toc,
 )
-from wbcrepro.cli import main
-from wbcrepro.profiles import ProfileError, load_profile
+from wbcrepro.reproduction.profiles import ProfileError, load_profile
 
 PROFILE = """\
     title: "Tiny"

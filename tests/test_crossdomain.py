@@ -16,10 +16,12 @@ from sklearn.metrics import f1_score
 
 from tests.conftest import REPO, SHARED_DATA
 from tests.runfixtures import make_run_folder, zheng_layout
-from wbcrepro import crossdomain
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.codehash import training_code_hash
-from wbcrepro.crossdomain import (
+from wbcrepro.data.datasets import get_dataset
+from wbcrepro.data.transforms import build_eval_transform
+from wbcrepro.inference import crossdomain
+from wbcrepro.inference.crossdomain import (
     build_class_map,
     evaluate_cross_domain,
     evaluate_or_load,
@@ -27,20 +29,16 @@ from wbcrepro.crossdomain import (
     predictions_csv_path,
     score,
 )
-from wbcrepro.datasets import get_dataset
+from wbcrepro.inference.model_loading import read_run_model
 from wbcrepro.report import crossdomain_page as page
 from wbcrepro.runfolder import RunFolderError
-from wbcrepro.runmodel import read_run_model
-from wbcrepro.transforms import build_eval_transform
 
 ZHENG = ("neutrophil", "eosinophil", "basophil", "monocyte", "lymphocyte")
 KAGGLE = get_dataset("kaggle-bloodcells").classes  # four classes, no basophil
 
 
 def _paper_to_zheng():
-    return build_class_map(
-        PAPER_CLASSES, ZHENG, get_dataset("synthetic"), get_dataset("zheng2018")
-    )
+    return build_class_map(PAPER_CLASSES, ZHENG, get_dataset("synthetic"), get_dataset("zheng2018"))
 
 
 # --- class matching ---------------------------------------------------------------------------
@@ -77,7 +75,10 @@ def test_a_target_class_no_source_class_maps_onto_is_excluded() -> None:
 
 def test_explicit_class_map_overrides_and_is_checked() -> None:
     mapping = build_class_map(
-        PAPER_CLASSES, ZHENG, get_dataset("synthetic"), get_dataset("zheng2018"),
+        PAPER_CLASSES,
+        ZHENG,
+        get_dataset("synthetic"),
+        get_dataset("zheng2018"),
         explicit={"band_neutrophil": None},
     )
     assert mapping.source_to_target["band_neutrophil"] is None
@@ -97,14 +98,23 @@ def test_without_specs_classes_match_by_name() -> None:
 # --- merging and scoring on known numbers ----------------------------------------------------
 def test_merged_probabilities_sum_band_and_segmented() -> None:
     #                seg   band  eos   baso  mono  lymph
-    probs = np.array([[0.30, 0.30, 0.35, 0.00, 0.05, 0.00],   # neutrophil 0.60 beats eos 0.35
-                      [0.10, 0.05, 0.20, 0.50, 0.10, 0.05],
-                      [0.00, 0.00, 0.00, 0.00, 0.40, 0.60]])
+    probs = np.array(
+        [
+            [0.30, 0.30, 0.35, 0.00, 0.05, 0.00],  # neutrophil 0.60 beats eos 0.35
+            [0.10, 0.05, 0.20, 0.50, 0.10, 0.05],
+            [0.00, 0.00, 0.00, 0.00, 0.40, 0.60],
+        ]
+    )
     merged = merge_probabilities(probs, PAPER_CLASSES, _paper_to_zheng())
     #                                neut  eos   baso  mono  lymph
-    np.testing.assert_allclose(merged, [[0.60, 0.35, 0.00, 0.05, 0.00],
-                                        [0.15, 0.20, 0.50, 0.10, 0.05],
-                                        [0.00, 0.00, 0.00, 0.40, 0.60]])
+    np.testing.assert_allclose(
+        merged,
+        [
+            [0.60, 0.35, 0.00, 0.05, 0.00],
+            [0.15, 0.20, 0.50, 0.10, 0.05],
+            [0.00, 0.00, 0.00, 0.40, 0.60],
+        ],
+    )
     assert merged.argmax(1).tolist() == [0, 2, 4]
     assert probs.argmax(1).tolist()[0] == 2  # without merging, row 0 would read eosinophil
     with pytest.raises(ValueError, match="do not fit 6 source classes"):
@@ -122,9 +132,13 @@ def test_a_class_the_target_lacks_wins_the_argmax_and_counts_as_wrong() -> None:
     assert metrics["n"] == 6 and metrics["correct"] == 4
     assert metrics["accuracy"] == pytest.approx(4 / 6)
     assert metrics["predicted_absent_class"] == {
-        "count": 2, "fraction": pytest.approx(2 / 6), "by_class": {"basophil": 2}}
+        "count": 2,
+        "fraction": pytest.approx(2 / 6),
+        "by_class": {"basophil": 2},
+    }
     assert metrics["macro_f1"] == pytest.approx(
-        f1_score(y_true, y_pred, labels=[0, 1, 2, 3], average="macro"))
+        f1_score(y_true, y_pred, labels=[0, 1, 2, 3], average="macro")
+    )
     assert metrics["balanced_accuracy"] == pytest.approx((0.5 + 1 + 1 + 0.5) / 4)
     assert list(metrics["per_class"]) == list(KAGGLE)
     assert metrics["per_class"][KAGGLE[0]]["recall"] == 0.5
@@ -176,7 +190,12 @@ def test_predictions_csv_holds_merged_probabilities_of_the_run_model(
     rec, out = record
     table = pd.read_csv(predictions_csv_path(out))
     assert table.columns.tolist() == [
-        "path", "label", "predicted", "correct", *(f"p_{c}" for c in ZHENG)]
+        "path",
+        "label",
+        "predicted",
+        "correct",
+        *(f"p_{c}" for c in ZHENG),
+    ]
     assert table["path"].iloc[0] == "segmentation_WBC/Dataset 1/001.bmp"  # data-root relative
     assert table["label"].iloc[0] == "neutrophil" and table["label"].iloc[-1] == "basophil"
     assert int(table["correct"].sum()) == rec["metrics"]["correct"]
@@ -194,7 +213,8 @@ def test_target_classes_without_a_source_class_are_listed_with_counts(zheng_root
     four = make_run_folder(tmp_path / "four", class_names=KAGGLE, dataset="kaggle-bloodcells")
     rec = evaluate_cross_domain(four, "zheng2018", tmp_path / "x.json", data_root=zheng_root[0])
     assert rec["excluded_classes"] == [
-        {"class": "basophil", "images": 2, "reason": "no source class maps onto it"}]
+        {"class": "basophil", "images": 2, "reason": "no source class maps onto it"}
+    ]
     assert rec["n_images"] == 8 and rec["metrics"]["n"] == 8
     assert "basophil" not in rec["metrics"]["per_class"]
 
@@ -230,8 +250,9 @@ def test_evaluate_or_load_skips_only_a_current_record(
     evaluate_or_load(source_run, "zheng2018", tmp_path / "e.json", zheng_root[0])
     assert len(calls) == 3  # the predictions CSV is part of the result
     other_map = {"band_neutrophil": None}
-    changed = evaluate_or_load(source_run, "zheng2018", record_at("g.json"), zheng_root[0],
-                               class_map=other_map)
+    changed = evaluate_or_load(
+        source_run, "zheng2018", record_at("g.json"), zheng_root[0], class_map=other_map
+    )
     assert len(calls) == 4 and changed["class_map_requested"] == other_map
     monkeypatch.setattr(crossdomain, "training_code_hash", lambda: "another")
     evaluate_or_load(source_run, "zheng2018", record_at("f.json"), zheng_root[0])
@@ -275,7 +296,9 @@ def test_page_tables_and_figures(record) -> None:
     assert summary.loc["accuracy [95% Wilson]", "value"].endswith("]")
     assert page.per_class_recall(rec).index.tolist() == list(ZHENG)
     assert page.class_map_table(rec)["counts as target class"].tolist()[:2] == [
-        "neutrophil", "neutrophil"]
+        "neutrophil",
+        "neutrophil",
+    ]
     assert page.confusion_frame(rec).shape == (5, 5)
     assert isinstance(page.plot_confusion(rec), Figure)
     assert isinstance(page.plot_recall(rec), Figure)
@@ -320,8 +343,13 @@ def test_notebook_executes_with_papermill(source_run, zheng_root, tmp_path) -> N
     papermill.execute_notebook(
         str(REPO / "notebooks" / "crossdomain.ipynb"),
         str(tmp_path / "out.ipynb"),
-        parameters={"run_id": "xd", "runs_root": str(runs_root), "source_run": "src",
-                    "target_dataset": "zheng2018", "data_root": str(zheng_root[0])},
+        parameters={
+            "run_id": "xd",
+            "runs_root": str(runs_root),
+            "source_run": "src",
+            "target_dataset": "zheng2018",
+            "data_root": str(zheng_root[0]),
+        },
         kernel_name="python3",
         cwd=str(REPO),
         progress_bar=False,
@@ -329,8 +357,13 @@ def test_notebook_executes_with_papermill(source_run, zheng_root, tmp_path) -> N
     rec = json.loads((runs_root / "xd" / "crossdomain.json").read_text())
     assert rec["n_images"] == 10
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
-    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
-              if "image/png" in o.get("data", {})]
+    images = [
+        o
+        for c in executed.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
     assert len(images) == 2
 
 

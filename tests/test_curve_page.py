@@ -70,11 +70,13 @@ def test_glued_text_gives_each_step_the_reference_and_the_last_epochs(curve: Pat
     assert "48 to" not in glued["curve_sizes"]
     best = points.idxmax()
     assert best == "other-epochs"
-    assert f"n120, is {(points[best] - points['n120']) * 100:.1f} points below" in (
-        glued["curve_reference"]
+    assert (
+        f"n120, is {(points[best] - points['n120']) * 100:.1f} points below"
+        in (glued["curve_reference"])
     )
-    assert "best point, other-epochs (120 images at 48 px; their intervals" in (
-        glued["curve_reference"]
+    assert (
+        "best point, other-epochs (120 images at 48 px; their intervals"
+        in (glued["curve_reference"])
     )
     assert "times its training time" in glued["curve_reference"]
     assert glued["curve_epochs"] == "4 of 5"  # n60 selected epoch 2 of 3

@@ -1,5 +1,6 @@
 """Tests for reading images, the decode-once cache, labels, folder listing and data paths
-(wbcrepro.images, wbcrepro.data, wbcrepro.paths). Every image is written here, in a real on-disk
+(wbcrepro.data.images, wbcrepro.data.loading, wbcrepro.paths). Every image is written here, in a
+real on-disk
 format."""
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
-from wbcrepro import data as data_module
-from wbcrepro import images as images_module
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import ImageTable, LabelError, cache_side, encode_labels
-from wbcrepro.datasets.synthetic import synthetic_dir
-from wbcrepro.images import ImageReadError, decode_resized, list_images, read_image
+from wbcrepro.data import images as images_module
+from wbcrepro.data import loading as data_module
+from wbcrepro.data.datasets.synthetic import synthetic_dir
+from wbcrepro.data.images import ImageReadError, decode_resized, list_images, read_image
+from wbcrepro.data.loading import ImageTable, LabelError, cache_side, encode_labels
+from wbcrepro.data.transforms import eval_transform
 from wbcrepro.paths import CACHE_ENV, DATA_ENV, cache_root, data_root
-from wbcrepro.transforms import eval_transform
 
 
 def _pixels(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -410,6 +411,4 @@ def test_cache_root_fallbacks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 
 def test_synthetic_dir_lives_under_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WBCREPRO_CACHE", str(tmp_path / "cache"))
-    assert synthetic_dir(5, 64, 2) == (
-        tmp_path / "cache" / "synthetic" / "per5-size64-seed2"
-    )
+    assert synthetic_dir(5, 64, 2) == (tmp_path / "cache" / "synthetic" / "per5-size64-seed2")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from wbcrepro.cli import main
-from wbcrepro.datasets import REGISTRY, get_dataset
+from wbcrepro.data.datasets import REGISTRY, get_dataset
 
 ZHENG_CODES = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 1}
 

@@ -1,4 +1,4 @@
-"""Tests of wbcrepro.download against a local HTTP server (127.0.0.1, no network).
+"""Tests of wbcrepro.data.download against a local HTTP server (127.0.0.1, no network).
 
 The server serves bytes from a dict, honours ``Range: bytes=N-`` with 206 responses (or ignores
 it when told to), records every Range header it saw, and can cut the connection after N bytes.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from wbcrepro.datasets import Download, get_dataset
-from wbcrepro.download import DownloadError, download_dataset, fetch_file, unpack_archive
+from wbcrepro.data.datasets import Download, get_dataset
+from wbcrepro.data.download import DownloadError, download_dataset, fetch_file, unpack_archive
 
 
 class FileServer:

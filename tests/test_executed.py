@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from wbcrepro.executed import make_run_folder_portable
+from wbcrepro.reproduction.executed import make_run_folder_portable
 
 
 def test_exclusion_tables_get_portable_paths_and_keep_other_entries(tmp_path: Path) -> None:

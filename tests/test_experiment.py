@@ -1,6 +1,7 @@
-"""wbcrepro.experiment: the notebook's strict config and its explicit training step.
+"""wbcrepro.training.experiment: the notebook's strict config and its explicit training step.
 
-``fit_or_load`` is tested with :func:`wbcrepro.runs.fit` replaced by a recorder that writes a
+``fit_or_load`` is tested with :func:`wbcrepro.training.fit.fit` replaced by a recorder that writes
+a
 complete record: what is tested is the decision (load, refuse, move aside, train), not training,
 which the smoke-profile test does for real.
 """
@@ -15,10 +16,10 @@ import pytest
 
 from tests.conftest import TINY
 from tests.fake_runs import write_run
-from wbcrepro import experiment
 from wbcrepro.codehash import RESULTS_KEY, training_code_hash
 from wbcrepro.config import ConfigError, TrainConfig
 from wbcrepro.runfolder import RESULTS, RunFolderError
+from wbcrepro.training import experiment
 
 NOTEBOOK_OWN = {"profile": "smoke", "run_id": "x", "runs_root": "book/runs/smoke"}
 
@@ -65,8 +66,9 @@ def test_none_counts_as_a_parameter_value():
 # --- fit_or_load ----------------------------------------------------------------------------------
 @pytest.fixture
 def fits(monkeypatch) -> list[dict]:
-    """Replace wbcrepro.runs.fit by a recorder that writes a complete record of today's code."""
-    import wbcrepro.runs
+    """Replace wbcrepro.training.fit.fit by a recorder that writes a complete record of today's
+    code."""
+    import wbcrepro.training.fit
 
     calls: list[dict] = []
 
@@ -77,7 +79,7 @@ def fits(monkeypatch) -> list[dict]:
         (folder / RESULTS).write_text(json.dumps(record))
         return record
 
-    monkeypatch.setattr(wbcrepro.runs, "fit", fake_fit)
+    monkeypatch.setattr(wbcrepro.training.fit, "fit", fake_fit)
     return calls
 
 

@@ -1,4 +1,5 @@
-"""wbcrepro.explain: Grad-CAM panels of a run's selected model, on run folders built without
+"""wbcrepro.inference.explain: Grad-CAM panels of a run's selected model, on run folders built
+without
 training (:mod:`tests.runfixtures`: random networks whose BatchNorm statistics tell images apart)
 at 64 px, where the last block's feature map is 2x2."""
 
@@ -16,10 +17,10 @@ from PIL import Image
 
 from tests.conftest import REPO, TINY
 from tests.runfixtures import cell_image, make_run_folder, spread_model
-from wbcrepro import explain
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.config import TrainConfig
 from wbcrepro.fileio import read_json, write_json
+from wbcrepro.inference import explain
 from wbcrepro.runfolder import RunFolderError
 
 SIZE = 64
@@ -110,7 +111,7 @@ def panel(tmp_path_factory) -> tuple[Path, dict]:
 
 @pytest.mark.slow
 def test_gradcam_panel_writes_one_png_and_a_record_naming_the_layer(panel):
-    from wbcrepro.runmodel import file_sha256
+    from wbcrepro.inference.model_loading import file_sha256
 
     folder, record = panel
     assert read_json(folder / "gradcam.json") == record
@@ -204,7 +205,7 @@ def test_without_usable_predictions_gradcam_fails_naming_the_file(tmp_path):
 def test_the_last_conv_block_gives_a_varying_cam(arch, impl, layer):
     import torch
 
-    from wbcrepro.transforms import build_eval_transform
+    from wbcrepro.data.transforms import build_eval_transform
 
     cfg = TrainConfig.from_flat({**TINY, "arch": arch, "impl": impl, "img_size": SIZE})
     model = spread_model(cfg, 6, seed=3)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from wbcrepro.gate import learning_gate
-from wbcrepro.metrics import classification_report
+from wbcrepro.training.gate import learning_gate
+from wbcrepro.training.metrics import classification_report
 
 NAMES = ["a", "b", "c", "d"]
 
@@ -20,8 +20,9 @@ def test_single_class_predictor_is_degenerate() -> None:
     assert verdict["learned"] is False
     assert len(verdict["reasons"]) == 2
     assert "not above chance 1/4 = 0.250" in verdict["reasons"][0]
-    assert "predicts 'a' for 100% of the test images, while it is 25% of the labels" in (
-        verdict["reasons"][1]
+    assert (
+        "predicts 'a' for 100% of the test images, while it is 25% of the labels"
+        in (verdict["reasons"][1])
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import SHARED_DATA
 from tests.fake_runs import write_run
-from wbcrepro import wbcatt
+from wbcrepro.data import wbcatt
 from wbcrepro.report import label_noise_page, load_run
 
 COLUMNS = "img_name,label,cell_size,nucleus_shape,path"

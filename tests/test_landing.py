@@ -14,7 +14,8 @@ from matplotlib.container import ErrorbarContainer
 
 from tests.conftest import REPO
 from tests.fake_runs import write_run
-from wbcrepro import paper, report
+from wbcrepro import report
+from wbcrepro.analysis import paper
 from wbcrepro.report import landing_page as landing
 
 PAIRS = (

@@ -1,4 +1,4 @@
-"""Near-duplicate detection (wbcrepro.leakage) on drawn images, plus one real-data audit."""
+"""Near-duplicate detection (wbcrepro.data.leakage) on drawn images, plus one real-data audit."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from tests.conftest import SHARED_DATA
-from wbcrepro import leakage
-from wbcrepro.images import ImageReadError
-from wbcrepro.leakage import embedding, hashing
+from wbcrepro.data import leakage
+from wbcrepro.data.images import ImageReadError
+from wbcrepro.data.leakage import embedding, hashing
 
 # Subsample and bounds of the real-data embedding check (full-set embedding recall on TEST vs
 # TEST_SIMPLE was measured at ~15 %, with no false positive between TEST and TRAIN).

@@ -1,6 +1,6 @@
 """The data page's leakage section, from a hand-made JSON of ``wbcrepro data leakage``'s schema:
 ``{"kaggle": kaggle_audit(method="both"), "bccd_vs_kaggle": ..., "methods", "environment",
-"code_hash"}`` (inner keys as :mod:`wbcrepro.leakage` returns them)."""
+"code_hash"}`` (inner keys as :mod:`wbcrepro.data.leakage` returns them)."""
 
 from __future__ import annotations
 

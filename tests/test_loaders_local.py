@@ -20,8 +20,8 @@ from PIL import Image
 
 from tests.conftest import TINY
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import LabelError, load_split_data
-from wbcrepro.datasets import DatasetError, Loaded, get_dataset
+from wbcrepro.data.datasets import DatasetError, Loaded, get_dataset
+from wbcrepro.data.loading import LabelError, load_split_data
 from wbcrepro.paths import CACHE_ENV
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -546,7 +546,7 @@ def test_split_bccd_exclude_basophil(tmp_path: Path, cache: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore:The least populated class:UserWarning")
 def test_split_bccd_basophil_too_rare_to_split(tmp_path: Path, cache: Path) -> None:
-    from wbcrepro.splits import SplitError
+    from wbcrepro.data.splits import SplitError
 
     _bccd_many(tmp_path)
     with pytest.raises(SplitError):
@@ -608,7 +608,7 @@ def _folder_cfg(tree: Path, skip: bool) -> TrainConfig:
 
 @pytest.mark.slow
 def test_fit_stops_on_a_corrupt_file_naming_it(tmp_path: Path) -> None:
-    from wbcrepro.runs import fit
+    from wbcrepro.training.fit import fit
 
     bad = _folder_tree(tmp_path / "tree")
     with pytest.raises(OSError, match=r"blast_03\.png") as info:
@@ -621,7 +621,7 @@ def test_fit_stops_on_a_corrupt_file_naming_it(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_fit_skips_a_corrupt_file_and_lists_it(tmp_path: Path) -> None:
-    from wbcrepro.runs import fit
+    from wbcrepro.training.fit import fit
 
     bad = _folder_tree(tmp_path / "tree")
     results = fit(_folder_cfg(tmp_path / "tree", skip=True), tmp_path / "run", progress=False)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.config import TrainConfig
-from wbcrepro.datasets import DatasetError, Loaded, get_dataset
+from wbcrepro.data.datasets import DatasetError, Loaded, get_dataset
 from wbcrepro.paths import CACHE_ENV
 
 
@@ -398,7 +398,7 @@ def test_every_loader_takes_exactly_its_declared_options() -> None:
     """A loader receives the data root and, as keywords, only the config fields it declares."""
     import inspect
 
-    from wbcrepro.datasets import REGISTRY
+    from wbcrepro.data.datasets import REGISTRY
 
     for name, spec in REGISTRY.items():
         params = list(inspect.signature(spec.loader).parameters.values())

@@ -8,9 +8,10 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 from torch import nn
 
-from wbcrepro import weights as W
 from wbcrepro.config import TrainConfig
-from wbcrepro.models import (
+from wbcrepro.data.transforms import eval_transform, input_stats
+from wbcrepro.model import weights as W
+from wbcrepro.model.networks import (
     build_model,
     build_network,
     count_parameters,
@@ -18,7 +19,6 @@ from wbcrepro.models import (
     head_prefix,
     train_mode,
 )
-from wbcrepro.transforms import eval_transform, input_stats
 
 B4_6_CLASSES = 17_559_374  # 19,341,616 (b4, 1000 classes) - 1792*994 - 994
 
@@ -73,8 +73,9 @@ def test_lite0_imagenet_weights_load_every_key_but_the_head() -> None:
     assert {k for k in own if k not in state} == set()
     assert {k for k in own if own[k].shape != state[k].shape} == {"_fc.weight", "_fc.bias"}
     fresh_stem = own["_conv_stem.weight"].clone()
-    W.load_backbone_weights(model, "efficientnet_lite0", "efficientnet_lite_pytorch",
-                            "imagenet", "_fc.")
+    W.load_backbone_weights(
+        model, "efficientnet_lite0", "efficientnet_lite_pytorch", "imagenet", "_fc."
+    )
     loaded = model.state_dict()
     assert torch.equal(loaded["_conv_stem.weight"], state["_conv_stem.weight"])
     assert not torch.equal(loaded["_conv_stem.weight"], fresh_stem)
@@ -86,8 +87,9 @@ def test_pretrained_lite0_recognises_a_real_photo() -> None:
 
     categories = EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"]
     model = build_network("efficientnet_lite0", "torchvision", 1000)
-    W.load_backbone_weights(model, "efficientnet_lite0", "efficientnet_lite_pytorch",
-                            "imagenet", "_fc.")
+    W.load_backbone_weights(
+        model, "efficientnet_lite0", "efficientnet_lite_pytorch", "imagenet", "_fc."
+    )
     image = Image.fromarray(load_sample_image("china.jpg"))
     x = eval_transform(224, 256, input_stats("efficientnet_lite0"))(image)[None]
     with torch.no_grad():
@@ -149,6 +151,7 @@ def test_imagenet_weights_found_in_the_hub_cache_are_used_without_download(
     torch.save(source.state_dict(), cached)
     cfg = TrainConfig.from_flat({"arch": "efficientnet_b0", "impl": "efficientnet_pytorch"})
     model = build_model(cfg)
-    assert torch.equal(model.state_dict()["_conv_stem.weight"],
-                       source.state_dict()["_conv_stem.weight"])
+    assert torch.equal(
+        model.state_dict()["_conv_stem.weight"], source.state_dict()["_conv_stem.weight"]
+    )
     assert model.state_dict()["_fc.weight"].shape == (6, 1280)

@@ -2,7 +2,8 @@
 
 The notebooks' contract with the papermill runner: one ``parameters`` cell of flat literals, no
 outputs stored, every cell a call into :mod:`wbcrepro.report` (and, in the experiment notebook,
-its explicit training step :mod:`wbcrepro.experiment`). The functions they call are tested in
+its explicit training step :mod:`wbcrepro.training.experiment`). The functions they call are tested
+in
 ``test_report.py`` / ``test_experiment.py``; the smoke-profile test executes every notebook.
 """
 
@@ -16,9 +17,12 @@ import nbformat
 import pytest
 
 from tests.conftest import REPO
-from wbcrepro import crossdomain, experiment, explain, paper, report, shipped
+from wbcrepro import report
+from wbcrepro.analysis import paper
 from wbcrepro.config import TrainConfig
-from wbcrepro.datasets import REGISTRY
+from wbcrepro.data.datasets import REGISTRY
+from wbcrepro.inference import crossdomain, explain, shipped
+from wbcrepro.training import experiment
 
 NOTEBOOKS = REPO / "notebooks"
 NAMES = (
@@ -47,9 +51,15 @@ SPECIFIC_PARAMS = {
 }
 IMPORTS = {
     # the one notebook that trains (and explains the trained model: Grad-CAM)
-    "experiment": "from wbcrepro import experiment, explain, report",
-    "crossdomain": "from wbcrepro import crossdomain, report",  # evaluates a trained model
-    "model_card": "from wbcrepro import report, shipped",  # exports the selected model
+    "experiment": {
+        "from wbcrepro import report",
+        "from wbcrepro.inference import explain",
+        "from wbcrepro.training import experiment",
+    },
+    # evaluates a trained model
+    "crossdomain": {"from wbcrepro import report", "from wbcrepro.inference import crossdomain"},
+    # exports the selected model
+    "model_card": {"from wbcrepro import report", "from wbcrepro.inference import shipped"},
 }
 GLUE_ROLE = re.compile(r"\{glue:text\}`([^`:]+)(?::[^`]*)?`")
 
@@ -106,7 +116,8 @@ def test_experiment_parameters_are_every_config_field_with_its_default():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_cells_are_thin(name):
-    """No logic in cells: only calls into wbcrepro.report (and wbcrepro.experiment where the
+    """No logic in cells: only calls into wbcrepro.report (and wbcrepro.training.experiment where
+    the
     notebook trains) and one import of them."""
     banned = (
         ast.FunctionDef,
@@ -130,10 +141,11 @@ def test_cells_are_thin(name):
         for node in ast.walk(tree):
             assert not isinstance(node, banned), f"{name}: logic in a cell: {cell.source!r}"
             if isinstance(node, ast.Import | ast.ImportFrom):
-                allowed = IMPORTS.get(name, "from wbcrepro import report")
-                assert ast.unparse(node) == allowed, cell.source
+                allowed = IMPORTS.get(name, {"from wbcrepro import report"})
+                assert ast.unparse(node) in allowed, cell.source
         if "parameters" not in cell.metadata.get("tags", []):
-            assert len(tree.body) <= 2, f"{name}: more than two statements: {cell.source!r}"
+            statements = [n for n in tree.body if not isinstance(n, ast.Import | ast.ImportFrom)]
+            assert len(statements) <= 2, f"{name}: more than two statements: {cell.source!r}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -10,17 +10,17 @@ import pytest
 
 from tests.conftest import SHARED_DATA
 from tests.runfixtures import DS_STORE, cell_image, make_run_folder, truncated_jpeg
-from wbcrepro import shipped
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.cli import main
-from wbcrepro.predict import (
+from wbcrepro.inference import shipped
+from wbcrepro.inference.predict import (
     NoImagesError,
     collect_images,
     parse_extensions,
     predict_images,
     skipped_csv_path,
 )
-from wbcrepro.shipped import export_model, load_shipped
+from wbcrepro.inference.shipped import export_model, load_shipped
 
 COLUMNS = ["path", "predicted", "confidence", *(f"p_{c}" for c in PAPER_CLASSES)]
 
@@ -87,14 +87,28 @@ def test_unreadable_files_are_listed_skipped_and_fail_the_exit_status(
 def test_extensions_choose_the_files_searched(model_files, cells, tmp_path, capsys) -> None:
     csv_path = tmp_path / "jpg.csv"
     code, _, err = run_main(
-        capsys, "predict", str(cells), "--checkpoint", str(model_files[1]),
-        "--extensions", ".jpg", "--csv", str(csv_path),
+        capsys,
+        "predict",
+        str(cells),
+        "--checkpoint",
+        str(model_files[1]),
+        "--extensions",
+        ".jpg",
+        "--csv",
+        str(csv_path),
     )
     assert code == 1 and "read 2 image(s), skipped 2" in err
     assert not pd.read_csv(csv_path)["path"].str.endswith(".png").any()
     code, _, err = run_main(
-        capsys, "predict", str(cells), "--checkpoint", str(model_files[1]),
-        "--extensions", "png", "--csv", str(csv_path),
+        capsys,
+        "predict",
+        str(cells),
+        "--checkpoint",
+        str(model_files[1]),
+        "--extensions",
+        "png",
+        "--csv",
+        str(csv_path),
     )
     assert code == 0 and "read 1 image(s), skipped 0" in err
     assert pd.read_csv(csv_path)["path"].tolist() == [str(cells / "mask.png")]
@@ -118,8 +132,9 @@ def test_a_run_folder_predicts_with_its_selected_model(model_files, cells, tmp_p
     run, shipped_file = model_files
     by_run, by_file = tmp_path / "run.csv", tmp_path / "file.csv"
     assert main(["predict", str(cells), "--checkpoint", str(run), "--csv", str(by_run)]) == 1
-    assert main(["predict", str(cells), "--checkpoint", str(shipped_file),
-                 "--csv", str(by_file)]) == 1
+    assert (
+        main(["predict", str(cells), "--checkpoint", str(shipped_file), "--csv", str(by_file)]) == 1
+    )
     a, b = pd.read_csv(by_run), pd.read_csv(by_file)
     assert a["path"].tolist() == b["path"].tolist()
     assert (a.filter(like="p_") - b.filter(like="p_")).abs().max().max() < 1e-2
@@ -143,8 +158,9 @@ def test_usage_errors_exit_2_naming_the_problem(model_files, tmp_path, capsys) -
 
 def test_old_positional_checkpoint_form_is_now_an_error(model_files, cells, capsys) -> None:
     """``predict RUN IMAGE`` (the old form) treats RUN as an input folder and finds no images."""
-    code, _, err = run_main(capsys, "predict", str(model_files[0]), "--checkpoint",
-                            str(model_files[1]))
+    code, _, err = run_main(
+        capsys, "predict", str(model_files[0]), "--checkpoint", str(model_files[1])
+    )
     assert code == 2 and "no images" in err
 
 
@@ -177,8 +193,15 @@ def test_pbc_neutrophil_folder_lists_the_renamed_ds_store(model_files, tmp_path,
     folder = SHARED_DATA / "PBC_dataset_normal_DIB" / "neutrophil"
     csv_path = tmp_path / "pbc.csv"
     code, _, err = run_main(
-        capsys, "predict", str(folder), "--checkpoint", str(model_files[1]), "--csv", str(csv_path),
-        "--batch-size", "128",
+        capsys,
+        "predict",
+        str(folder),
+        "--checkpoint",
+        str(model_files[1]),
+        "--csv",
+        str(csv_path),
+        "--batch-size",
+        "128",
     )
     assert code == 1
     skipped = pd.read_csv(skipped_csv_path(csv_path))

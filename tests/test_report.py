@@ -18,19 +18,32 @@ from matplotlib.lines import Line2D
 
 from tests.conftest import REPO
 from tests.fake_runs import GPU_ENVIRONMENT, write_run
-from wbcrepro import paper, report
+from wbcrepro import report
+from wbcrepro.analysis import paper
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.codehash import training_code_hash
 
-TRAINING_MODULES = ("wbcrepro.runs", "wbcrepro.engine", "wbcrepro.models", "wbcrepro.data")
+TRAINING_MODULES = (
+    "wbcrepro.training.fit",
+    "wbcrepro.training.engine",
+    "wbcrepro.model.networks",
+    "wbcrepro.data.loading",
+)
+FORBIDDEN = (
+    *TRAINING_MODULES,
+    "wbcrepro.inference.explain",
+    "torch",
+    "torchvision",
+    "pytorch_grad_cam",
+)
 
 
 @pytest.mark.slow
 def test_importing_report_loads_no_training_code_and_no_torch():
     code = (
-        "import sys, wbcrepro.report, wbcrepro.verdicts; "
+        "import sys, wbcrepro.report, wbcrepro.analysis.verdicts; "
         "print([m for m in "
-        f"{(*TRAINING_MODULES, 'wbcrepro.explain', 'torch', 'torchvision', 'pytorch_grad_cam')!r}"
+        f"{FORBIDDEN!r}"
         " if m in sys.modules])"
     )
     out = subprocess.run(

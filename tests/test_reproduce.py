@@ -14,16 +14,16 @@ import nbformat
 import pytest
 
 import wbcrepro
-from wbcrepro import reproduce as reproduce_module
-from wbcrepro import scheduling
 from wbcrepro.cli import main
-from wbcrepro.profiles import (
+from wbcrepro.reproduction import runner as reproduce_module
+from wbcrepro.reproduction import scheduling
+from wbcrepro.reproduction.profiles import (
     ProfileError,
     find_repo_root,
     list_profiles,
     load_profile,
 )
-from wbcrepro.reproduce import (
+from wbcrepro.reproduction.runner import (
     ReproduceError,
     read_record,
     record_path,

@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats
 
-from wbcrepro.seedstats import compare_seeds, mean_interval
+from wbcrepro.analysis.seedstats import compare_seeds, mean_interval
 
 
 def test_mean_interval_matches_scipy_t_interval() -> None:

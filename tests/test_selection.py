@@ -15,11 +15,11 @@ from PIL import Image
 
 from tests.conftest import local_paths
 from wbcrepro.config import ConfigError, TrainConfig
-from wbcrepro.data import load_split_data
-from wbcrepro.datasets import REGISTRY, DatasetSpec, Loaded, get_dataset
-from wbcrepro.run_io import load_checkpoint, save_best, selected_model_file
+from wbcrepro.data.datasets import REGISTRY, DatasetSpec, Loaded, get_dataset
+from wbcrepro.data.loading import load_split_data
 from wbcrepro.runfolder import BEST, CHECKPOINT, RunFolderError
-from wbcrepro.selection import BestEpoch, selection_policy, selection_record
+from wbcrepro.training.run_files import load_checkpoint, save_best, selected_model_file
+from wbcrepro.training.selection import BestEpoch, selection_policy, selection_record
 
 
 def _rows(metric: str, values: list[float | None]) -> list[dict]:
@@ -138,7 +138,7 @@ def _state(epoch: int, value: float) -> dict:
 
 def test_resume_repairs_best_file_from_the_checkpoint_of_the_same_epoch(tmp_path: Path) -> None:
     """Killed after the checkpoint of epoch 2 (the new best) but before best.pt was written."""
-    from wbcrepro.runs import _check_best_file
+    from wbcrepro.training.fit import _check_best_file
 
     cfg = TrainConfig()
     save_best(tmp_path / BEST, {"w": torch.zeros(2)}, 1, "macro_f1", 0.2, cfg, ["a"])
@@ -150,7 +150,7 @@ def test_resume_repairs_best_file_from_the_checkpoint_of_the_same_epoch(tmp_path
 
 
 def test_resume_refuses_a_best_file_of_another_epoch(tmp_path: Path) -> None:
-    from wbcrepro.runs import _check_best_file
+    from wbcrepro.training.fit import _check_best_file
 
     cfg = TrainConfig()
     save_best(tmp_path / BEST, {"w": torch.zeros(2)}, 3, "macro_f1", 0.2, cfg, ["a"])
@@ -172,7 +172,8 @@ def test_a_run_folder_evaluates_its_best_file_when_there_is_one(tmp_path: Path) 
 def _fabricate_val_macro_f1(monkeypatch, values: list[float]) -> None:
     """The per-epoch validation macro-F1 becomes ``values`` (in call order); nothing else
     changes: the final reports are the real ones."""
-    from wbcrepro import metrics, runs
+    from wbcrepro.training import fit as runs
+    from wbcrepro.training import metrics
 
     real = metrics.classification_report
     fabricated = iter(values)
@@ -188,10 +189,10 @@ def _fabricate_val_macro_f1(monkeypatch, values: list[float]) -> None:
 
 def _test_probabilities(checkpoint: Path) -> np.ndarray:
     """Class probabilities of a saved model on the run's test images, read as the run read them."""
-    from wbcrepro.data import make_loader, make_table
-    from wbcrepro.engine import evaluate
-    from wbcrepro.inference import load_trained
-    from wbcrepro.transforms import build_eval_transform
+    from wbcrepro.data.loading import make_loader, make_table
+    from wbcrepro.data.transforms import build_eval_transform
+    from wbcrepro.inference.checkpoint_eval import load_trained
+    from wbcrepro.training.engine import evaluate
 
     cfg, _, model, device = load_trained(checkpoint)
     folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
@@ -209,8 +210,8 @@ def _differs(a: dict, b: dict) -> bool:
 
 @pytest.mark.slow
 def test_best_epoch_is_saved_and_the_test_split_evaluated_on_it(tiny, tmp_path, monkeypatch):
-    from wbcrepro.inference import evaluate_checkpoint
-    from wbcrepro.runs import fit
+    from wbcrepro.inference.checkpoint_eval import evaluate_checkpoint
+    from wbcrepro.training.fit import fit
 
     _fabricate_val_macro_f1(monkeypatch, [0.2, 0.9, 0.5])
     folder = tmp_path / "run"
@@ -241,7 +242,7 @@ def test_best_epoch_is_saved_and_the_test_split_evaluated_on_it(tiny, tmp_path, 
 
 @pytest.mark.slow
 def test_resumed_run_restores_the_best_epoch(tiny, tmp_path, monkeypatch):
-    from wbcrepro import runs
+    from wbcrepro.training import fit as runs
 
     params = {**tiny, "epochs": 3, "lr": 0.01}
     _fabricate_val_macro_f1(monkeypatch, [0.2, 0.9, 0.5])
@@ -270,7 +271,7 @@ def test_resumed_run_restores_the_best_epoch(tiny, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_without_source_disjoint_validation_the_last_epoch_is_tested(tiny, tmp_path, monkeypatch):
-    from wbcrepro.runs import fit
+    from wbcrepro.training.fit import fit
 
     spec = get_dataset("synthetic")
     monkeypatch.setitem(REGISTRY, "synthetic", dataclasses.replace(spec, groups_are_sources=False))

@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import SHARED_DATA
 from wbcrepro.config import TrainConfig
-from wbcrepro.data import load_split_data
-from wbcrepro.datasets import Loaded, get_dataset
+from wbcrepro.data.datasets import Loaded, get_dataset
+from wbcrepro.data.loading import load_split_data
 from wbcrepro.paths import CACHE_ENV
 
 pytestmark = [

@@ -15,13 +15,13 @@ from PIL import Image
 
 from tests.conftest import REPO, TINY, local_paths
 from tests.runfixtures import CODE_HASH, TEST_REPORT, cell_image, make_run_folder
-from wbcrepro import shipped
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.cli import main
 from wbcrepro.config import TrainConfig
-from wbcrepro.runfolder import RunFolderError
-from wbcrepro.runmodel import read_run_model
-from wbcrepro.shipped import (
+from wbcrepro.data.transforms import build_eval_transform, input_stats
+from wbcrepro.inference import shipped
+from wbcrepro.inference.model_loading import read_run_model
+from wbcrepro.inference.shipped import (
     MAX_BYTES,
     ShippedModelError,
     describe_transform,
@@ -29,7 +29,7 @@ from wbcrepro.shipped import (
     load_shipped,
     rebuild_transform,
 )
-from wbcrepro.transforms import build_eval_transform, input_stats
+from wbcrepro.runfolder import RunFolderError
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,12 @@ def test_export_writes_one_file_under_the_limit_with_its_metadata(lite0_run, exp
     mean, std = input_stats("efficientnet_lite0")
     assert meta["normalisation"] == {"mean": list(mean), "std": list(std)}
     assert [s["op"] for s in meta["eval_transform"]] == [
-        "Resize", "CenterCrop", "ToImage", "ToDtype", "Normalize"]
+        "Resize",
+        "CenterCrop",
+        "ToImage",
+        "ToDtype",
+        "Normalize",
+    ]
     source = meta["source"]
     assert source["run_id"] == "lite0-run" and source["model_file"] == "best.pt"
     assert source["epoch"] == 2 and source["dataset"] == "synthetic" and source["synthetic"]
@@ -236,8 +241,8 @@ def test_export_of_a_trained_run_reproduces_its_test_predictions(tiny, tmp_path)
     did (the run evaluated the last epoch's checkpoint.pt)."""
     import pandas as pd
 
-    from wbcrepro.predict import predict_images
-    from wbcrepro.runs import fit
+    from wbcrepro.inference.predict import predict_images
+    from wbcrepro.training.fit import fit
 
     folder = tmp_path / "run"
     fit(TrainConfig.from_flat(tiny), folder, progress=False)

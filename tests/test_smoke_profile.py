@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from wbcrepro.profiles import load_profile
-from wbcrepro.reproduce import reproduce
+from wbcrepro.reproduction.profiles import load_profile
+from wbcrepro.reproduction.runner import reproduce
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Tests for the group-aware stratified splits (wbcrepro.splits)."""
+"""Tests for the group-aware stratified splits (wbcrepro.data.splits)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from wbcrepro.classes import PAPER_CLASSES
-from wbcrepro.splits import SplitError, check_split, split_manifest
+from wbcrepro.data.splits import SplitError, check_split, split_manifest
 
 
 def _manifest(
@@ -205,7 +205,7 @@ def test_check_split_requires_train_always() -> None:
 
 
 def test_subsample_train_is_stratified_seeded_and_keeps_every_row() -> None:
-    from wbcrepro.splits import subsample_train
+    from wbcrepro.data.splits import subsample_train
 
     manifest = pd.DataFrame(
         {

@@ -1,4 +1,4 @@
-"""Tests for the embedded synthetic dataset (wbcrepro.synthetic).
+"""Tests for the embedded synthetic dataset (wbcrepro.data.synthetic).
 
 Besides layout, caching and determinism, the class features are checked on the pixels with simple
 colour thresholds, so that a drawing regression that makes two classes look alike is caught.
@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from wbcrepro.classes import PAPER_CLASSES
-from wbcrepro.synthetic import (
+from wbcrepro.data.synthetic import (
     SYNTHETIC_NAME,
     SYNTHETIC_VERSION,
     draw_cell,
@@ -63,7 +63,7 @@ def test_metadata_json(tmp_path: Path) -> None:
         "seed": 11,
         "classes": list(PAPER_CLASSES),
         "generator_version": SYNTHETIC_VERSION,
-        "note": "synthetic images drawn by wbcrepro.synthetic; not real blood cells",
+        "note": "synthetic images drawn by wbcrepro.data.synthetic; not real blood cells",
     }
 
 

@@ -16,8 +16,8 @@ import torch
 from tests.conftest import local_paths
 from wbcrepro.codehash import training_code_hash
 from wbcrepro.config import TrainConfig
-from wbcrepro.engine import NonFiniteLossError
-from wbcrepro.runs import RunFolderError, fit, load_checkpoint
+from wbcrepro.training.engine import NonFiniteLossError
+from wbcrepro.training.fit import RunFolderError, fit, load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +25,9 @@ TIME_COLUMNS = ["epoch_seconds", "train_images_per_s"]
 
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "wbcrepro.cli", *args], capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wbcrepro.cli", *args], capture_output=True, text=True, timeout=600
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"wbcrepro {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -56,8 +57,15 @@ def three_epochs(tmp_path_factory) -> tuple[dict, Path]:
 
 def test_cli_train_writes_a_complete_run_folder(three_epochs) -> None:
     params, folder = three_epochs
-    for name in ("params.json", "split.csv", "metrics.csv", "checkpoint.pt", "results.json",
-                 "predictions_test.csv", "predictions_val.csv"):
+    for name in (
+        "params.json",
+        "split.csv",
+        "metrics.csv",
+        "checkpoint.pt",
+        "results.json",
+        "predictions_test.csv",
+        "predictions_val.csv",
+    ):
         assert (folder / name).is_file(), name
     results = json.loads((folder / "results.json").read_text())
     assert results["status"] == "complete"
@@ -69,8 +77,16 @@ def test_cli_train_writes_a_complete_run_folder(three_epochs) -> None:
     assert history["epoch"].tolist() == [1, 2, 3]
     assert history["lr"].tolist() == [0.001, 0.001, 1.5e-6]  # switch at epoch 3
     test = results["final"]["test"]
-    for key in ("accuracy", "accuracy_ci95", "balanced_accuracy", "balanced_accuracy_ci95",
-                "macro_f1", "macro_f1_ci95", "per_class", "confusion_matrix"):
+    for key in (
+        "accuracy",
+        "accuracy_ci95",
+        "balanced_accuracy",
+        "balanced_accuracy_ci95",
+        "macro_f1",
+        "macro_f1_ci95",
+        "per_class",
+        "confusion_matrix",
+    ):
         assert key in test
     assert set(results["final"]) == {"val", "test", "test_last_epoch"}
     assert results["training_code_hash"] == training_code_hash()
@@ -85,8 +101,11 @@ def test_cli_train_writes_a_complete_run_folder(three_epochs) -> None:
     assert results["baselines"]["chance"]["accuracy"] == pytest.approx(1 / 6)
     assert results["baselines"]["linear_probe"]["status"] == "not available"  # weights=none
     assert isinstance(results["gate"]["learned"], bool)
-    assert sum(map(sum, test["confusion_matrix"])) == test["n"] == len(
-        pd.read_csv(folder / "predictions_test.csv"))
+    assert (
+        sum(map(sum, test["confusion_matrix"]))
+        == test["n"]
+        == len(pd.read_csv(folder / "predictions_test.csv"))
+    )
     split = pd.read_csv(folder / "split.csv")
     assert set(split["split"]) == {"train", "val", "test"}
     assert split.groupby("group")["split"].nunique().max() == 1
@@ -105,8 +124,16 @@ def test_same_config_twice_gives_identical_metrics(three_epochs, tmp_path) -> No
 def test_run_killed_in_second_epoch_resumes_to_the_same_metrics(three_epochs, tmp_path) -> None:
     params, reference = three_epochs
     folder = tmp_path / "killed"
-    args = [sys.executable, "-m", "wbcrepro.cli", "train", *overrides(params), "--out",
-            str(folder), "--quiet"]
+    args = [
+        sys.executable,
+        "-m",
+        "wbcrepro.cli",
+        "train",
+        *overrides(params),
+        "--out",
+        str(folder),
+        "--quiet",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
@@ -136,12 +163,11 @@ def test_existing_run_folder_is_not_overwritten_and_resume_checks_parameters(
     with pytest.raises(RunFolderError, match="already holds a run"):
         fit(TrainConfig.from_flat(params), reference, progress=False)
     with pytest.raises(RunFolderError, match=r"parameters differ \(epochs: 3 -> 5\)"):
-        fit(TrainConfig.from_flat({**params, "epochs": 5}), reference, resume=True,
-            progress=False)
+        fit(TrainConfig.from_flat({**params, "epochs": 5}), reference, resume=True, progress=False)
 
 
 def test_nan_loss_stops_the_run_and_the_folder_says_so(tiny, tmp_path, monkeypatch) -> None:
-    from wbcrepro import runs
+    from wbcrepro.training import fit as runs
 
     real = runs.make_optimizer
 
@@ -182,7 +208,8 @@ def test_cli_evaluate_and_predict_a_checkpoint(three_epochs, tmp_path) -> None:
     assert ((probs.sum(axis=1) - 1).abs() < 1e-4).all()
     expected = pd.read_csv(folder / "predictions_test.csv").set_index("path")
     assert table.set_index("path")["predicted"].to_dict() == {
-        local: expected.loc[p, "predicted"] for p, local in zip(recorded, images, strict=True)}
+        local: expected.loc[p, "predicted"] for p, local in zip(recorded, images, strict=True)
+    }
 
 
 def run_main(capsys, *args: str) -> tuple[int, str, str]:
@@ -225,8 +252,18 @@ def test_every_command_has_help(command: str, capsys) -> None:
 def test_readme_example_trains_b0_at_64px_for_two_epochs(tmp_path) -> None:
     """The README's example runs as written (its duration is a benchmark's business, not a
     test's: benchmarks/train_throughput.py)."""
-    cli("train", "dataset=synthetic", "arch=efficientnet_b0", "img_size=64", "epochs=2",
-        "weights=none", "transfer=scratch", "--out", str(tmp_path / "demo"), "--quiet")
+    cli(
+        "train",
+        "dataset=synthetic",
+        "arch=efficientnet_b0",
+        "img_size=64",
+        "epochs=2",
+        "weights=none",
+        "transfer=scratch",
+        "--out",
+        str(tmp_path / "demo"),
+        "--quiet",
+    )
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert results["status"] == "complete" and results["epochs_completed"] == 2
     predictions = pd.read_csv(tmp_path / "demo" / "predictions_test.csv")

@@ -1,4 +1,4 @@
-"""Tests for the augmentation pipelines (wbcrepro.transforms)."""
+"""Tests for the augmentation pipelines (wbcrepro.data.transforms)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from wbcrepro.config import ARCHS, TrainConfig
-from wbcrepro.transforms import (
+from wbcrepro.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     LITE_MEAN,

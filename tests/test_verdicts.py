@@ -1,4 +1,4 @@
-"""wbcrepro.verdicts on plain values: no run folder, no file, no plot.
+"""wbcrepro.analysis.verdicts on plain values: no run folder, no file, no plot.
 
 The rules under test (the book's Method page): runs that did not learn are no evidence; a verdict
 rests on arms of >= 3 seeds that learned; arms differ only when the interval of their mean
@@ -11,9 +11,9 @@ import math
 
 import pytest
 
-from wbcrepro import paper, verdicts
-from wbcrepro.metrics import wilson_interval
-from wbcrepro.verdicts import Arm, RunResult
+from wbcrepro.analysis import paper, verdicts
+from wbcrepro.analysis.verdicts import Arm, RunResult
+from wbcrepro.training.metrics import wilson_interval
 
 
 def result(

@@ -26,7 +26,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from wbcrepro.runs import fit
+    from wbcrepro.training.fit import fit
 
     cfg = TrainConfig.from_flat(parse_overrides(args.overrides))
     results = fit(cfg, args.out, resume=args.resume, progress=not args.quiet)
@@ -54,7 +54,7 @@ def _print_report(report: dict) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from wbcrepro.inference import evaluate_checkpoint
+    from wbcrepro.inference.checkpoint_eval import evaluate_checkpoint
 
     report = evaluate_checkpoint(args.checkpoint, args.split, parse_overrides(args.overrides))
     _print_report(report)
@@ -64,13 +64,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from wbcrepro.predict import (
+    from wbcrepro.inference.predict import (
         collect_images,
         parse_extensions,
         predict_images,
         write_predictions,
     )
-    from wbcrepro.shipped import load_predictor
+    from wbcrepro.inference.shipped import load_predictor
 
     paths = collect_images(args.paths, parse_extensions(args.extensions))
     predictor = load_predictor(args.checkpoint)
@@ -94,8 +94,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_model(args: argparse.Namespace) -> int:
-    from wbcrepro.runmodel import best_seed_folder
-    from wbcrepro.shipped import DEFAULT_MODEL, export_model
+    from wbcrepro.inference.model_loading import best_seed_folder
+    from wbcrepro.inference.shipped import DEFAULT_MODEL, export_model
 
     out = Path(args.out) if args.out else DEFAULT_MODEL
     meta = export_model(best_seed_folder(args.run_folder), out)
@@ -111,7 +111,7 @@ def _cmd_export_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_list(args: argparse.Namespace) -> int:
-    from wbcrepro.data_report import list_datasets
+    from wbcrepro.data.inspection import list_datasets
     from wbcrepro.paths import data_root
 
     root = data_root(args.root)
@@ -122,8 +122,8 @@ def _cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_download(args: argparse.Namespace) -> int:
-    from wbcrepro.datasets import get_dataset
-    from wbcrepro.download import download_dataset
+    from wbcrepro.data.datasets import get_dataset
+    from wbcrepro.data.download import download_dataset
     from wbcrepro.paths import data_root
 
     root = data_root(args.root)
@@ -133,7 +133,7 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
-    from wbcrepro.data_report import check_dataset, format_check
+    from wbcrepro.data.inspection import check_dataset, format_check
 
     params = {"dataset": args.name, "num_classes": 0, **parse_overrides(args.overrides)}
     if args.root:
@@ -144,7 +144,7 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_leakage(args: argparse.Namespace) -> int:
-    from wbcrepro.leakage.audits import write_audit
+    from wbcrepro.data.leakage.audits import write_audit
     from wbcrepro.paths import data_root
 
     record = write_audit(data_root(args.root), Path(args.out), args.method, progress=True)
@@ -161,9 +161,9 @@ def _cmd_data_leakage(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from wbcrepro.book import BookError, build_book
-    from wbcrepro.profiles import load_profile
-    from wbcrepro.reproduce import reproduce
+    from wbcrepro.reproduction.book import BookError, build_book
+    from wbcrepro.reproduction.profiles import load_profile
+    from wbcrepro.reproduction.runner import reproduce
 
     profile = load_profile(args.profile)
     summary = reproduce(profile, only=args.only, force=args.force, progress=True, jobs=args.jobs)
@@ -182,7 +182,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_book(args: argparse.Namespace) -> int:
-    from wbcrepro.book import BookError, build_book
+    from wbcrepro.reproduction.book import BookError, build_book
 
     try:
         build_book(args.profile, strict=not args.no_strict)
@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     dk = data_sub.add_parser(
         "leakage",
         help="near-copies across the Kaggle splits and between Kaggle and BCCD (one JSON)",
-        description="Run the leakage audits (wbcrepro.leakage.audits) on kaggle-bloodcells, "
+        description="Run the leakage audits (wbcrepro.data.leakage.audits) on kaggle-bloodcells, "
         "kaggle-bloodcells-simple and bccd, and write one JSON record (paths in it are relative "
         "to the data root). Results are cached: a second run takes seconds. The embedding "
         "detector takes about half an hour on 2 CPU cores the first time.",

@@ -1,7 +1,8 @@
 """Content hashes of the package's code, so that staleness follows what a result depends on.
 
-A training run depends on exactly the modules :func:`wbcrepro.runs.fit` executes: the import
-closure of :mod:`wbcrepro.runs` (data, datasets, models, transforms, engine, batchnorm, ...), read
+A training run depends on exactly the modules :func:`wbcrepro.training.fit.fit` executes: the import
+closure of :mod:`wbcrepro.training.fit` (data, datasets, models, transforms, engine, batchnorm,
+...), read
 from the source by :mod:`wbcrepro.importgraph`. A page depends on the whole package. Hashing them
 apart means a change to a page, the runner or the export code re-renders pages but never
 retrains, while a change to anything training imports makes every training run stale. The
@@ -17,7 +18,7 @@ from pathlib import Path
 from wbcrepro.importgraph import closure, import_graph, module_files
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-TRAINING_ENTRY = "wbcrepro.runs"
+TRAINING_ENTRY = "wbcrepro.training.fit"
 RESULTS_KEY = "training_code_hash"
 """The key under which a run's results.json records :func:`training_code_hash` of its code."""
 

@@ -1,7 +1,8 @@
 """The package's own import graph, read from the source (every ``import`` wherever it sits).
 
 Two users: the structure test (no import cycle) and :mod:`wbcrepro.codehash`, which hashes exactly
-the modules a training run executes (the import closure of :mod:`wbcrepro.runs`), so an edit to a
+the modules a training run executes (the import closure of :mod:`wbcrepro.training.fit`), so an
+edit to a
 page, the runner or the export code never makes trained runs stale, and an edit to anything
 training imports always does. Importing ``a.b.c`` counts as an edge to ``a.b.c`` only (not to the
 parents Python initialises on the way), as import linters do.

@@ -1,7 +1,8 @@
 """The names of a run folder's files, importable without torch.
 
 Pages (:mod:`wbcrepro.report`) read run folders but must never import training code; training
-(:mod:`wbcrepro.runs`) writes them. Both take the names from here, so they cannot drift apart.
+(:mod:`wbcrepro.training.fit`) writes them. Both take the names from here, so they cannot drift
+apart.
 
 A run folder holds::
 

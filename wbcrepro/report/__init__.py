@@ -21,9 +21,10 @@ every page shows the same thing in the same way. One module per page kind:
 ``landing_page``       the findings first: the headline, Table 1 and claims counted, one figure
 =====================  =======================================================================
 
-Pages only READ run folders: this package imports no training code (``wbcrepro.runs``,
+Pages only READ run folders: this package imports no training code (``wbcrepro.training.fit``,
 ``engine``, ``models``, ``data``) and not torch; the decisions live in the pure
-:mod:`wbcrepro.verdicts`, training in :mod:`wbcrepro.experiment`. Functions that return a
+:mod:`wbcrepro.analysis.verdicts`, training in :mod:`wbcrepro.training.experiment`. Functions that
+return a
 :class:`~matplotlib.figure.Figure` close it first, so a notebook shows it once (as the cell's
 value), never twice.
 """

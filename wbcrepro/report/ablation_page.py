@@ -1,6 +1,7 @@
 """The ablation page: several runs that differ in one setting, side by side, and what they show.
 
-The decision (which setting beats which) is :mod:`wbcrepro.verdicts`'; this module only turns run
+The decision (which setting beats which) is :mod:`wbcrepro.analysis.verdicts`'; this module only
+turns run
 records into its plain values and draws the tables and figures.
 """
 
@@ -16,8 +17,9 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown
 
-from wbcrepro import arms as arms_module
-from wbcrepro import verdicts
+from wbcrepro.analysis import arms as arms_module
+from wbcrepro.analysis import verdicts
+from wbcrepro.analysis.verdicts import pct, with_ci
 from wbcrepro.report.records import (
     RunRecord,
     f1_with_ci,
@@ -25,7 +27,6 @@ from wbcrepro.report.records import (
     glue_values,
     markdown_table,
 )
-from wbcrepro.verdicts import pct, with_ci
 
 
 def _value(rec: RunRecord, vary: str) -> Any:
@@ -185,7 +186,8 @@ def _arm_summary(done: Sequence[RunRecord], vary: str) -> Markdown:
 
 
 def ablation_verdict(records: Sequence[RunRecord], vary: str, claim: str = "") -> str:
-    """One line: what the ablation shows (see :func:`wbcrepro.verdicts.ablation_verdict`)."""
+    """One line: what the ablation shows (see
+    :func:`wbcrepro.analysis.verdicts.ablation_verdict`)."""
     return verdicts.ablation_verdict([r.as_result() for r in records], vary, claim)
 
 

@@ -1,6 +1,7 @@
 """The claims page: every claim of the paper, how we test it, and its status from our runs.
 
-Statuses are decided by :func:`wbcrepro.verdicts.claim_verdict` on plain values; this module reads
+Statuses are decided by :func:`wbcrepro.analysis.verdicts.claim_verdict` on plain values; this
+module reads
 the evidence runs and lays the ledger out.
 """
 
@@ -13,9 +14,8 @@ from typing import Any
 import pandas as pd
 from IPython.display import Markdown
 
-from wbcrepro import paper, verdicts
-from wbcrepro.report.records import RunRecord, glue_values, link, load_runs, markdown_table
-from wbcrepro.verdicts import (
+from wbcrepro.analysis import paper, verdicts
+from wbcrepro.analysis.verdicts import (
     STATUS_INCONCLUSIVE,
     STATUS_NOT,
     STATUS_NOT_RUN,
@@ -24,6 +24,7 @@ from wbcrepro.verdicts import (
     STATUS_SYNTHETIC,
     STATUS_UNTESTABLE,
 )
+from wbcrepro.report.records import RunRecord, glue_values, link, load_runs, markdown_table
 
 
 def parse_evidence(text: str) -> dict[str, list[str]]:
@@ -40,14 +41,16 @@ def parse_evidence(text: str) -> dict[str, list[str]]:
 
 
 def claim_verdict(claim: paper.Claim, records: Sequence[RunRecord]) -> tuple[str, str]:
-    """(status, evidence as markdown) of one claim (see :func:`wbcrepro.verdicts.claim_verdict`)."""
+    """(status, evidence as markdown) of one claim (see
+    :func:`wbcrepro.analysis.verdicts.claim_verdict`)."""
     return verdicts.claim_verdict(claim, [r.as_result() for r in records])
 
 
 def claims_ledger(
     evidence: str | Mapping[str, Sequence[str]], runs_root: str | Path
 ) -> pd.DataFrame:
-    """Every claim of :data:`wbcrepro.paper.CLAIMS` with its status and evidence; evidence named
+    """Every claim of :data:`wbcrepro.analysis.paper.CLAIMS` with its status and evidence; evidence
+    named
     for an unknown claim id gets a row of its own saying so."""
     mapping = parse_evidence(evidence) if isinstance(evidence, str) else dict(evidence)
     rows = []
@@ -72,7 +75,7 @@ def claims_ledger(
             rows.append(
                 {
                     "claim": f"`{claim_id}`",
-                    "the paper says": "(not a claim in wbcrepro.paper)",
+                    "the paper says": "(not a claim in wbcrepro.analysis.paper)",
                     "how we test it": "",
                     "status": "**unknown claim id**",
                     "evidence": ", ".join(link(r) for r in mapping[claim_id]),

@@ -1,4 +1,5 @@
-"""What the cross-domain notebook shows, read from the record :mod:`wbcrepro.crossdomain` wrote.
+"""What the cross-domain notebook shows, read from the record :mod:`wbcrepro.inference.crossdomain`
+wrote.
 
 Presentation only: this module reads the JSON record and never imports training code (no torch),
 so a page re-renders without evaluating anything. Functions that return a figure close it first,
@@ -21,7 +22,7 @@ from wbcrepro.fileio import read_json
 
 SYNTHETIC_NOTE = (
     "> **SYNTHETIC DATA.** The source model was trained on procedurally drawn images "
-    "(`wbcrepro.synthetic`), not real blood cells: this page tests the pipeline only."
+    "(`wbcrepro.data.synthetic`), not real blood cells: this page tests the pipeline only."
 )
 
 

@@ -52,7 +52,7 @@ def load_overview(
 ) -> Overview:
     """Load ``dataset`` from the data root (``""``: $WBCREPRO_DATA, else ./data); ``data_path``
     is the tree or CSV file of ``dataset='folder'`` / ``'csv'``."""
-    from wbcrepro.datasets import get_dataset  # the loaders: imported when a page needs them
+    from wbcrepro.data.datasets import get_dataset  # the loaders: imported when a page needs them
 
     cfg = TrainConfig.from_flat(
         {

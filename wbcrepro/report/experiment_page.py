@@ -2,7 +2,7 @@
 paper beside it); the single run's pictures are in :mod:`wbcrepro.report.figures`.
 
 Training is not this module's job: the notebook trains (or finds the run complete) in its own
-step, :func:`wbcrepro.experiment.fit_or_load`, and the page then reads the run folder.
+step, :func:`wbcrepro.training.experiment.fit_or_load`, and the page then reads the run folder.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import seaborn as sns
 from IPython.display import Markdown
 from matplotlib.ticker import MaxNLocator
 
-from wbcrepro import paper
+from wbcrepro.analysis import paper
+from wbcrepro.analysis.verdicts import pct, with_ci
 from wbcrepro.codehash import RESULTS_KEY, training_code_hash
 from wbcrepro.report.headers import hardware_text
 from wbcrepro.report.records import (
@@ -27,7 +28,6 @@ from wbcrepro.report.records import (
     glue_values,
     model_text,
 )
-from wbcrepro.verdicts import pct, with_ci
 
 
 def _code_state(rec: RunRecord) -> str:

@@ -3,7 +3,7 @@ epoch, example predictions per class, and the Grad-CAM panel that training wrote
 
 Everything here reads the run folder only (``results.json``, ``metrics.csv``,
 ``predictions_test.csv``, image files, ``gradcam.png``); the Grad-CAM panel is computed on the
-training side by :mod:`wbcrepro.explain`, which takes its file names from here.
+training side by :mod:`wbcrepro.inference.explain`, which takes its file names from here.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from wbcrepro.runfolder import predictions_file
 
 GRADCAM_PNG = "gradcam.png"
 GRADCAM_JSON = "gradcam.json"
-"""The Grad-CAM panel and its record in a run folder (written by :mod:`wbcrepro.explain`)."""
+"""The Grad-CAM panel and its record in a run folder (written by
+:mod:`wbcrepro.inference.explain`)."""
 TILE_PX = 96
 """Example tiles are downscaled to this many pixels: enough to recognise a cell, and a page of
 them stays well under a megabyte."""
@@ -264,7 +265,8 @@ def plot_examples(rec: RunRecord, per_class: int = 3, split: str = "test") -> We
 
 # --- Grad-CAM ------------------------------------------------------------------------------------
 def show_gradcam(rec: RunRecord, requested: int = 1) -> ImageDisplay | Markdown:
-    """The Grad-CAM panel that :func:`wbcrepro.explain.gradcam_panel` wrote into the run folder,
+    """The Grad-CAM panel that :func:`wbcrepro.inference.explain.gradcam_panel` wrote into the run
+    folder,
     or a line saying it was not requested (``requested`` is the notebook's
     ``gradcam_per_class``; 0 = off) or not found."""
     if not requested:

@@ -1,7 +1,7 @@
 """How noisy PBC's band vs segmented labels are, and what that does to our runs' numbers.
 
 PBC's band/segmented label is a file-name prefix; WBCAtt's annotators described each nucleus
-(:mod:`wbcrepro.wbcatt`). This page crosses the two over the images here, then reads the test
+(:mod:`wbcrepro.data.wbcatt`). This page crosses the two over the images here, then reads the test
 predictions of the PBC runs (``predictions_test.csv``; nothing is re-evaluated) and splits their
 band and segmented recall by whether WBCAtt agrees with the label. It also gives the accuracy
 ceiling of a model that calls band vs segmented as WBCAtt's annotators do: scored against the
@@ -20,10 +20,12 @@ import seaborn as sns
 from IPython.display import Markdown
 from matplotlib.figure import Figure
 
-from wbcrepro import paper, paths, wbcatt
+from wbcrepro import paths
+from wbcrepro.analysis import paper
+from wbcrepro.data import wbcatt
+from wbcrepro.data.wbcatt import PREFIX_CLASS
 from wbcrepro.report.records import RunRecord, arm_of, glue_values, load_runs, markdown_table
 from wbcrepro.runfolder import predictions_file
-from wbcrepro.wbcatt import PREFIX_CLASS
 
 NEUTROPHILS = tuple(PREFIX_CLASS.values())
 PREDICTIONS_TEST = predictions_file("test")

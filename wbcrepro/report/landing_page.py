@@ -25,7 +25,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown
 
-from wbcrepro import paper
+from wbcrepro.analysis import paper
+from wbcrepro.analysis.seedstats import MIN_SEEDS
+from wbcrepro.analysis.verdicts import pct
 from wbcrepro.report.claims_page import claims_ledger, glue_ledger, parse_evidence
 from wbcrepro.report.records import (
     RunRecord,
@@ -35,8 +37,6 @@ from wbcrepro.report.records import (
     markdown_table,
 )
 from wbcrepro.report.table1_page import learned_records, parse_pairs, table1_lines
-from wbcrepro.seedstats import MIN_SEEDS
-from wbcrepro.verdicts import pct
 
 OUT_MET = "met"
 OUT_NOT_MET = "not met"
@@ -181,7 +181,8 @@ def outcome(
     """One of :data:`OUTCOMES` for a line of our Table 1.
 
     "met" means our seed mean is at or above the paper's quoted number on the same public data,
-    with at least :data:`~wbcrepro.seedstats.MIN_SEEDS` seeds that learned; a number on the closest
+    with at least :data:`~wbcrepro.analysis.seedstats.MIN_SEEDS` seeds that learned; a number on
+    the closest
     public equivalent of private data is never "met" (other data, another test).
     """
     if row is None:

@@ -1,6 +1,6 @@
 """The leakage section of a data page, read from the JSON that ``wbcrepro data leakage`` writes.
 
-The audit itself (:mod:`wbcrepro.leakage`) takes about half an hour on two CPU cores the first
+The audit itself (:mod:`wbcrepro.data.leakage`) takes about half an hour on two CPU cores the first
 time, so a page never runs it: it shows a recorded result. The file holds::
 
     {"kaggle": <leakage.kaggle_audit(...)>,          one method, or method="both":

@@ -1,7 +1,9 @@
 """The model card of the shipped model: what it was trained on, how to feed it, how well it did.
 
-It reads the JSON metadata that :func:`wbcrepro.shipped.export_model` writes beside the weights
-and the cross-domain records of :mod:`wbcrepro.crossdomain`; it imports no torch. Every number
+It reads the JSON metadata that :func:`wbcrepro.inference.shipped.export_model` writes beside the
+weights
+and the cross-domain records of :mod:`wbcrepro.inference.crossdomain`; it imports no torch. Every
+number
 comes from those records (the source run's test metrics, selected on validation).
 """
 
@@ -13,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from wbcrepro.analysis.verdicts import pct, with_ci
 from wbcrepro.fileio import read_json
 from wbcrepro.report.records import glue_values, split_ids
-from wbcrepro.verdicts import pct, with_ci
 
 
 def load_card(model_path: str | Path) -> dict[str, Any]:

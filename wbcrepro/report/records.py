@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from wbcrepro.analysis.verdicts import RunResult, with_ci
 from wbcrepro.fileio import read_json
 from wbcrepro.runfolder import METRICS, RESULTS
-from wbcrepro.verdicts import RunResult, with_ci
 
 SYNTHETIC_BANNER = (
-    "> **SYNTHETIC DATA.** The images are procedurally drawn by `wbcrepro.synthetic`, not real "
+    "> **SYNTHETIC DATA.** The images are procedurally drawn by `wbcrepro.data.synthetic`, "
+    "not real "
     "blood cells: these numbers test the pipeline and say nothing about the paper's claims."
 )
 
@@ -34,7 +35,7 @@ def dataset_spec(name: str) -> Any | None:
     Imported on use: the registry's loaders pull in the image pipeline, which a page that only
     reads records should not pay for at import time.
     """
-    from wbcrepro.datasets import REGISTRY
+    from wbcrepro.data.datasets import REGISTRY
 
     return REGISTRY.get(name)
 
@@ -85,7 +86,7 @@ class RunRecord:
         return self.environment.get("hardware", {}).get("summary") or "not recorded"
 
     def as_result(self) -> RunResult:
-        """The plain values :mod:`wbcrepro.verdicts` decides on."""
+        """The plain values :mod:`wbcrepro.analysis.verdicts` decides on."""
         return RunResult(
             run_id=self.run_id,
             params=self.params,

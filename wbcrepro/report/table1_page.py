@@ -16,7 +16,9 @@ from typing import Any
 import pandas as pd
 from IPython.display import Markdown
 
-from wbcrepro import paper
+from wbcrepro.analysis import paper
+from wbcrepro.analysis.seedstats import MIN_SEEDS
+from wbcrepro.analysis.verdicts import pct
 from wbcrepro.report.experiment_page import describe_split
 from wbcrepro.report.headers import hardware_text
 from wbcrepro.report.records import (
@@ -30,8 +32,6 @@ from wbcrepro.report.records import (
     model_text,
     split_ids,
 )
-from wbcrepro.seedstats import MIN_SEEDS
-from wbcrepro.verdicts import pct
 
 MAIN_COLUMNS = ("study", "paper", "ours", "our accuracy", "macro-F1", "vs paper")
 DETAIL_COLUMNS = (

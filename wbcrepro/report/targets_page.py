@@ -6,7 +6,7 @@ beside the runs that test them, never in a page's prose)::
     targets: "main-pbc:accuracy>=0.95,main-kaggle:accuracy>0.9317,crossdomain-zheng:accuracy>=0.8"
 
 ``arm:metric<op>threshold``: an arm of seed runs is judged on the mean test ``metric`` of its
-seeds that learned, and needs at least :data:`~wbcrepro.seedstats.MIN_SEEDS` of them; a
+seeds that learned, and needs at least :data:`~wbcrepro.analysis.seedstats.MIN_SEEDS` of them; a
 cross-domain run (``crossdomain.json``) on its one evaluation. A target whose runs are missing
 is "not run", one with too few seeds "inconclusive": never "met" by default.
 """
@@ -22,10 +22,10 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown
 
-from wbcrepro.arms import Arm
+from wbcrepro.analysis.arms import Arm
+from wbcrepro.analysis.seedstats import MIN_SEEDS
 from wbcrepro.fileio import read_json
 from wbcrepro.report.records import glue_values, load_runs, markdown_table, recorded_runs
-from wbcrepro.seedstats import MIN_SEEDS
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,

@@ -1,0 +1,9 @@
+"""What the runs say about the paper's claims: pure numbers, no torch.
+
+=============  ===============================================================================
+``paper``      the paper's quoted numbers and claims
+``seedstats``  means, spreads and intervals across seeds
+``arms``       runs grouped into arms (one setting, several seeds)
+``verdicts``   reproduced / not reproduced / inconclusive, from arms and the paper
+=============  ===============================================================================
+"""

@@ -1,0 +1,317 @@
+"""What the runs say about the paper's claims: pure decisions on plain numbers.
+
+A verdict ("reproduced", "inconclusive", ...) is the one place where the book draws a conclusion,
+so it must be readable and unit-testable without run folders, pandas or plots. Everything here
+works on plain values copied from ``results.json`` (:class:`~wbcrepro.analysis.arms.RunResult`)
+grouped
+into arms of seeds (:mod:`wbcrepro.analysis.arms`); nothing reads or writes a file.
+
+The rules (see the book's *Method* page):
+
+* A run that did not learn (its gate) is evidence for nothing; an arm needs
+  :data:`~wbcrepro.analysis.seedstats.MIN_SEEDS` seeds that learned before a verdict may rest on it.
+  Otherwise the verdict is ``inconclusive`` and says why.
+* Two arms differ only when the interval of their mean per-seed difference excludes zero.
+  An interval that contains zero means "no difference detected": ``inconclusive``, never
+  ``reproduced``.
+* A claim that a setting is *needed* (``better``) is reproduced only when its arm beats every
+  alternative; ``not reproduced`` needs evidence against it (an alternative clearly better).
+* Synthetic runs never make a claim "reproduced"; every verdict names its conditions.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from scipy import stats
+
+from wbcrepro.analysis import paper
+from wbcrepro.analysis.arms import (  # the pages import these from here
+    Arm,
+    RunResult,
+    arms,
+    conditions,
+    difference,
+    difference_text,
+    pct,
+    with_ci,
+)
+from wbcrepro.analysis.seedstats import mean_interval
+
+STATUS_REPRODUCED = "reproduced"
+STATUS_PARTLY = "partly reproduced"
+STATUS_NOT = "not reproduced"
+STATUS_INCONCLUSIVE = "inconclusive"
+STATUS_UNTESTABLE = "not testable here"
+STATUS_SYNTHETIC = "tested on synthetic data only"
+STATUS_NOT_RUN = "not run"
+COMPARISONS = ("better", "not_worse", "equivalent")
+
+MEETS, BELOW, UNDECIDED = "meets", "below", "undecided"
+"""The verdict of one measured value against a threshold."""
+
+
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson interval of a proportion, by SciPy (the same as
+    :func:`wbcrepro.training.metrics.wilson_interval`, which pulls in scikit-learn; this one stays
+    light)."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+
+def pick(arm_list: Sequence[Arm], expected: Any) -> Arm | None:
+    """The arm a claim is about: ``"smallest"`` / ``"largest"`` numeric value, else the arm whose
+    value reads as ``expected`` (``None`` when there is none)."""
+    if expected in ("smallest", "largest"):
+        try:
+            ordered = sorted(arm_list, key=lambda a: float(a.value))
+        except (TypeError, ValueError):
+            return None
+        return ordered[0] if expected == "smallest" else ordered[-1]
+    for arm in arm_list:
+        if str(arm.value) == str(expected):
+            return arm
+    return None
+
+
+def _equivalent(arm_list: Sequence[Arm], vary: str, listing: str) -> tuple[str, str]:
+    unusable = [a for a in arm_list if not a.usable]
+    if unusable:
+        why = "; ".join(f"{vary}={a.value}: {a.why_unusable()}" for a in unusable)
+        return STATUS_INCONCLUSIVE, f"too little evidence ({why})"
+    for i, a in enumerate(arm_list):
+        for b in arm_list[i + 1 :]:
+            d = difference(a, b)
+            if d.a_better or d.b_better:
+                return STATUS_NOT, f"the settings differ: {difference_text(a, b, vary)}"
+    return STATUS_INCONCLUSIVE, f"no difference detected across seeds ({listing})"
+
+
+def compare(arm_list: Sequence[Arm], vary: str, test: str, expected: Any = None) -> tuple[str, str]:
+    """(status, sentence) of a comparison ``test`` between arms: ``better`` (the ``expected`` arm
+    beats the others), ``not_worse`` (nothing beats it) or ``equivalent`` (no arm differs)."""
+    if test not in COMPARISONS:
+        raise ValueError(f"unknown comparison test {test!r}; known: {', '.join(COMPARISONS)}")
+    if len(arm_list) < 2:
+        return STATUS_NOT_RUN, f"fewer than two values of {vary} were run"
+    listing = "; ".join(a.text(vary) for a in arm_list)
+    if test == "equivalent":
+        return _equivalent(arm_list, vary, listing)
+    mine = pick(arm_list, expected)
+    if mine is None:
+        return STATUS_NOT_RUN, f"no run with {vary}={expected} ({listing})"
+    if not mine.usable:
+        return STATUS_INCONCLUSIVE, f"{vary}={mine.value}: {mine.why_unusable()}"
+    others = [a for a in arm_list if a is not mine]
+    usable = [o for o in others if o.usable]
+    skipped = "; ".join(
+        f"{vary}={o.value} not compared: {o.why_unusable()}" for o in others if not o.usable
+    )
+    note = f"; {skipped}" if skipped else ""
+    if not usable:
+        return STATUS_INCONCLUSIVE, f"no alternative to compare with{note}"
+    diffs = [(o, difference(mine, o)) for o in usable]
+    detail = "; ".join(difference_text(mine, o, vary) for o, _ in diffs) + note
+    if any(d.b_better for _, d in diffs):
+        return STATUS_NOT, f"an alternative is better than {vary}={mine.value}: {detail}"
+    if all(d.a_better for _, d in diffs):
+        status = STATUS_REPRODUCED if not skipped else STATUS_PARTLY
+        return status, f"{vary}={mine.value} is better: {detail}"
+    if test == "better" and any(d.a_better for _, d in diffs):
+        return STATUS_PARTLY, f"{vary}={mine.value} beats some alternatives, not all: {detail}"
+    return STATUS_INCONCLUSIVE, f"no difference detected across seeds: {detail}"
+
+
+# --- ablations ------------------------------------------------------------------------------------
+def _synthetic_note(results: Sequence[RunResult]) -> str:
+    if any(r.synthetic for r in results):
+        return " (SYNTHETIC data: says nothing about the paper)"
+    return ""
+
+
+def _seed_line(done: Sequence[RunResult]) -> str:
+    ok = [r for r in done if r.usable]
+    bad = [r for r in done if not r.usable]
+    failed = (
+        f" {len(bad)} seed(s) did not learn: {', '.join(r.run_id for r in bad)}." if bad else ""
+    )
+    if len(ok) < 2:
+        return f"{len(ok)} of {len(done)} seeds learned: too few for a spread.{failed}"
+    acc = [r.metric("accuracy") for r in ok]
+    return (
+        f"Over {len(ok)} seeds that learned, test accuracy is {statistics.fmean(acc):.2%} on "
+        f"average (std {statistics.stdev(acc):.2%}, range {min(acc):.2%} to {max(acc):.2%})."
+        f"{failed}"
+    )
+
+
+def ablation_verdict(results: Sequence[RunResult], vary: str, claim: str = "") -> str:
+    """What the ablation shows: each arm's mean over seeds, the differences from the best arm
+    with their intervals, and (for a comparison claim of :mod:`wbcrepro.analysis.paper`) its
+    status."""
+    done = [r for r in results if r.complete]
+    missing = [r.run_id for r in results if not r.complete]
+    tail = f" Not complete: {', '.join(missing)}." if missing else ""
+    synthetic = _synthetic_note(done)
+    if vary == "seed":
+        return f"{_seed_line(done)}{synthetic}{tail}"
+    arm_list = arms(done, vary)
+    if len(arm_list) < 2:
+        return f"Not enough complete runs to compare ({len(done)} of {len(results)}).{tail}"
+    parts = [a.text(vary) for a in arm_list]
+    best = arm_list[0]
+    if best.usable:
+        parts += [difference_text(best, a, vary) for a in arm_list[1:] if a.usable]
+    parts += [f"{vary}={a.value}: {a.why_unusable()}" for a in arm_list if not a.usable]
+    line = "; ".join(parts)
+    spec = next((c for c in paper.CLAIMS if c.id == claim), None) if claim else None
+    if spec is not None and spec.test in COMPARISONS:
+        status, _ = compare(
+            arms(done, spec.vary or vary), spec.vary or vary, spec.test, spec.expected
+        )
+        if synthetic and status != STATUS_NOT_RUN:
+            status = f"{STATUS_SYNTHETIC} ({status} there)"
+        line += f". Claim `{claim}`: {status}"
+    return f"{line}{synthetic}.{tail}"
+
+
+# --- claims ---------------------------------------------------------------------------------------
+def against_threshold(value: float, high: float, threshold: float) -> str:
+    """``meets`` (value at or above), ``below`` (the whole interval below) or ``undecided``."""
+    if value >= threshold:
+        return MEETS
+    if not math.isnan(high) and high < threshold:
+        return BELOW
+    return UNDECIDED
+
+
+def combine(verdicts: Sequence[str]) -> str:
+    """One status from the verdicts of several measurements (all meet: reproduced; all below:
+    not reproduced; both: partly; else inconclusive; none: not run)."""
+    if not verdicts:
+        return STATUS_NOT_RUN
+    if all(v == MEETS for v in verdicts):
+        return STATUS_REPRODUCED
+    if all(v == BELOW for v in verdicts):
+        return STATUS_NOT
+    if MEETS in verdicts and BELOW in verdicts:
+        return STATUS_PARTLY
+    return STATUS_INCONCLUSIVE
+
+
+def recipe_arms(results: Sequence[RunResult], metric: str, split: str) -> list[Arm]:
+    """The results grouped into arms of seeds of one recipe (named by their first run)."""
+    groups: dict[tuple, list[RunResult]] = {}
+    for res in results:
+        groups.setdefault(res.recipe_key, []).append(res)
+    return [Arm(g[0].run_id, tuple(g), metric, split) for g in groups.values()]
+
+
+def _arm_name(arm: Arm) -> str:
+    first = arm.runs[0]
+    return f"{first.label} ({first.dataset}, {len(arm.runs)} seed(s))"
+
+
+def threshold_status(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[str, list[str]]:
+    """Each recipe's mean ``claim.metric`` over seeds (t interval) against ``claim.threshold``."""
+    verdicts, lines = [], []
+    for split in claim.splits:
+        for arm in recipe_arms(results, claim.metric, split):
+            if not arm.usable:
+                verdicts.append(UNDECIDED)
+                lines.append(f"{_arm_name(arm)} {split}: {arm.why_unusable()}")
+                continue
+            verdict = against_threshold(arm.mean, arm.interval[1], claim.threshold)
+            verdicts.append(verdict)
+            lines.append(
+                f"{_arm_name(arm)} {split} {claim.metric} mean "
+                f"{with_ci(arm.mean, arm.interval)}: {verdict}"
+            )
+    return combine(verdicts), lines
+
+
+def per_class_status(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[str, list[str]]:
+    """Each recipe's mean test recall of ``claim.classes`` over seeds against the threshold;
+    recipes whose data lack one of the classes are named, not counted."""
+    verdicts, lines = [], []
+    for arm in recipe_arms(results, "accuracy", "test"):
+        per_class = (arm.runs[0].report("test") or {}).get("per_class", {})
+        if not all(c in per_class for c in claim.classes):
+            lines.append(f"{_arm_name(arm)}: lacks {', '.join(claim.classes)}")
+            continue
+        if not arm.usable:
+            verdicts.append(UNDECIDED)
+            lines.append(f"{_arm_name(arm)}: {arm.why_unusable()}")
+            continue
+        for name in claim.classes:
+            recalls = [r.report("test")["per_class"][name].get("recall") for r in arm.learned]
+            recalls = [float(v) for v in recalls if v is not None]
+            mean, _, high = mean_interval(recalls)
+            verdict = against_threshold(mean, high, claim.threshold)
+            verdicts.append(verdict)
+            lines.append(f"{_arm_name(arm)} recall {name} mean {pct(mean)}: {verdict}")
+    if not verdicts and not any("lacks" not in line for line in lines):
+        return STATUS_UNTESTABLE, [*lines, f"no evidence run has {', '.join(claim.classes)}"]
+    return combine(verdicts), lines
+
+
+def combine_datasets(statuses: Sequence[str]) -> str:
+    """One status from per-dataset comparison statuses: the same everywhere keeps it; support
+    somewhere makes it partly reproduced; evidence against with no support is not reproduced."""
+    found = set(statuses)
+    if len(found) == 1:
+        return statuses[0]
+    if STATUS_REPRODUCED in found or STATUS_PARTLY in found:
+        return STATUS_PARTLY
+    if STATUS_NOT in found:
+        return STATUS_NOT
+    return STATUS_INCONCLUSIVE
+
+
+def comparison_status(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[str, list[str]]:
+    """A comparison claim judged on each dataset apart (arms of different data are never pooled
+    or paired), then combined with :func:`combine_datasets`."""
+    by_dataset: dict[str, list[RunResult]] = {}
+    for res in results:
+        by_dataset.setdefault(res.dataset, []).append(res)
+    statuses, lines = [], []
+    for dataset, group in by_dataset.items():
+        status, sentence = compare(arms(group, claim.vary), claim.vary, claim.test, claim.expected)
+        statuses.append(status)
+        lines.append(f"{dataset}: {status}: {sentence}" if len(by_dataset) > 1 else sentence)
+    return combine_datasets(statuses), lines
+
+
+def claim_verdict(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[str, str]:
+    """(status, evidence as markdown) of one claim from its evidence runs.
+
+    Synthetic runs never make a claim "reproduced": when only synthetic runs are there the status
+    is ``tested on synthetic data only`` (with what they showed); real runs, when present, decide
+    alone. The evidence ends with the conditions (data, backbone, resolution, epochs).
+    """
+    if claim.test == "untestable":
+        return STATUS_UNTESTABLE, claim.reason
+    missing = [r.run_id for r in results if not r.complete]
+    done = [r for r in results if r.complete]
+    real = [r for r in done if not r.synthetic]
+    used = real or done
+    notes = [f"not complete: {', '.join(missing)}"] if missing else []
+    if real and len(real) < len(done):
+        notes.append("synthetic runs ignored: " + ", ".join(r.run_id for r in done if r.synthetic))
+    if not used:
+        return STATUS_NOT_RUN, "; ".join(notes) or "no evidence run in this profile"
+    if claim.test == "threshold":
+        status, lines = threshold_status(claim, used)
+    elif claim.test == "per_class":
+        status, lines = per_class_status(claim, used)
+    else:
+        status, lines = comparison_status(claim, used)
+    if not real and status not in (STATUS_NOT_RUN, STATUS_UNTESTABLE):
+        status = f"{STATUS_SYNTHETIC} ({status} there)"
+    lines.append(f"conditions: {conditions(used)}")
+    return status, "<br>".join(lines + notes)

@@ -1,0 +1,12 @@
+"""Running the suite: profiles -> papermill parameters -> executed notebooks -> the book.
+
+==================  ===========================================================================
+``profiles``        a profile's runs and their flat parameters, validated when loaded
+``notebook_params`` the parameters each notebook declares
+``runner``          ``wbcrepro reproduce``: execute what is stale, record every run
+``scheduling``      which runs may execute side by side, with how many threads
+``outcomes``        what one call did, and which call trained each run
+``executed``        executed notebooks and run folders made portable (no paths, no timestamps)
+``book``            the table of contents and the Jupyter Book build
+==================  ===========================================================================
+"""

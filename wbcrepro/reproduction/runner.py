@@ -1,0 +1,387 @@
+"""Execute a profile's notebooks with papermill, redoing only what is unfinished or out of date.
+
+For every run of a profile (in file order) the executed notebook goes to
+``book/runs/<profile>/<id>.ipynb`` (made portable: no timestamps, repository-relative paths, see
+:mod:`wbcrepro.reproduction.executed`) and a record to ``book/runs/<profile>/<id>.run.json``::
+
+    {id, status, started, finished, seconds, notebook, notebook_sha256, parameters,
+     package_version, code_hash, training_code_hash, reasons, output, error}
+
+``status`` is ``running`` (written before the kernel starts), then ``complete`` or ``failed``. A run
+is skipped only when its record is ``complete`` for the same notebook content (sha256), the same
+parameters and the same package code (:mod:`wbcrepro.codehash`), and its executed notebook is still
+there; anything else is executed again and ``reasons`` says why. Because the record is replaced
+atomically and stays ``running`` if the process is interrupted or killed, the next ``reproduce``
+redoes exactly the unfinished runs.
+
+The run folder ``book/runs/<profile>/<id>/`` belongs to the notebook. It is kept when the run is
+redone for the same parameters (interrupted, failed, or the notebook or code changed): the
+experiment notebook's :func:`wbcrepro.training.experiment.fit_or_load` then resumes an unfinished
+run from
+its checkpoint, reloads a complete one, and retrains only when the *training* code hash recorded in
+the folder differs, so a change to a page re-renders it without retraining. When the parameters
+changed (or with ``force``) the folder is another configuration's output and is deleted first.
+
+A failing run does not stop the others: it is recorded ``failed`` with the error (its executed
+notebook, with the traceback, stays for inspection), and the summary names it.
+
+With ``jobs`` > 1 (the profile's ``jobs``, or ``--jobs``) the runs that read no other run (training
+and data notebooks) execute side by side first, longest first by their last recorded time, each
+kernel with ``cores // jobs`` threads; the pages that read them then follow one at a time in
+profile order. Each record's ``call`` says when the ``reproduce`` call that executed it started and
+with how many jobs, so the book can give the wall time of a whole reproduction from the records.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import wbcrepro
+from wbcrepro.codehash import report_code_hash, training_code_hash
+from wbcrepro.fileio import write_json
+from wbcrepro.paths import cache_root, data_root
+from wbcrepro.reproduction.executed import make_portable, make_run_folder_portable
+from wbcrepro.reproduction.outcomes import RunOutcome, Summary, train_seconds, trained_by
+from wbcrepro.reproduction.profiles import Profile, ProfileError, RunSpec, load_profile
+from wbcrepro.reproduction.scheduling import execution_batches, kernel_threads
+
+RECORD_SUFFIX = ".run.json"
+SUMMARY = "summary.json"
+KERNEL_NAME = "python3"
+
+Executor = Callable[[Path, Path, dict[str, Any], Path], None]
+"""``executor(input_notebook, output_notebook, parameters, cwd)``; raises if the notebook fails."""
+
+
+class ReproduceError(ValueError):
+    """The request cannot be carried out (for example an unknown run id); nothing was run."""
+
+
+# --- small helpers --------------------------------------------------------------------------------
+def notebook_sha256(path: Path) -> str:
+    """Content hash of the source notebook: an edited notebook invalidates its runs."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _canonical(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as they read back from JSON, so a fresh dict compares equal to a stored one."""
+    return json.loads(json.dumps(params, sort_keys=True))
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A run record, or None when absent or unreadable (treated as never run)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def record_path(profile: Profile, run_id: str) -> Path:
+    return profile.runs_root / f"{run_id}{RECORD_SUFFIX}"
+
+
+def output_path(profile: Profile, run_id: str) -> Path:
+    return profile.runs_root / f"{run_id}.ipynb"
+
+
+def _same_params(record: dict[str, Any] | None, params: dict[str, Any]) -> bool:
+    """Same parameters: the run folder belongs to this run (it may resume or be reloaded)."""
+    return bool(record and record.get("parameters") == params)
+
+
+def stale_reasons(profile: Profile, spec: RunSpec) -> list[str]:
+    """Why the run must be executed (again); an empty list means it is up to date.
+
+    A run is up to date when its record is ``complete`` for the same notebook content, the same
+    parameters and the same package code (:func:`wbcrepro.codehash.report_code_hash`), and its
+    executed notebook is still there. A code change re-executes the notebook; whether that also
+    retrains is the notebook's :func:`wbcrepro.training.experiment.fit_or_load` decision, by the
+    training
+    code hash recorded in the run folder, so a change to a page never retrains.
+    """
+    record = read_record(record_path(profile, spec.id))
+    if record is None:
+        return ["never run"]
+    reasons = []
+    if record.get("status") != "complete":
+        reasons.append(f"last attempt {record.get('status', 'unknown')}")
+    sha = notebook_sha256(profile.repo / "notebooks" / spec.notebook)
+    if record.get("notebook_sha256") != sha:
+        reasons.append(f"notebook {spec.notebook} changed")
+    params = _canonical(spec.parameters(profile))
+    old = record.get("parameters") or {}
+    changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
+    if changed:
+        reasons.append("parameters changed: " + ", ".join(changed))
+    if record.get("code_hash") != report_code_hash():
+        if record.get("training_code_hash") != training_code_hash():
+            reasons.append("training code changed (trained runs retrain)")
+        else:
+            reasons.append("report code changed (pages re-render, no retraining)")
+    if not output_path(profile, spec.id).is_file():
+        reasons.append("executed notebook missing")
+    return reasons
+
+
+def up_to_date(profile: Profile, spec: RunSpec) -> bool:
+    """True when the run's record says complete for exactly the current inputs and code."""
+    return not stale_reasons(profile, spec)
+
+
+def papermill_executor(
+    input_path: Path, output: Path, parameters: dict[str, Any], cwd: Path
+) -> None:
+    """Run one notebook with papermill in the ``python3`` kernel, with the repo root as cwd."""
+    import papermill
+
+    try:
+        papermill.execute_notebook(
+            str(input_path),
+            str(output),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            cwd=str(cwd),
+            progress_bar=False,
+            log_output=False,
+        )
+    finally:  # a failed notebook is committed for inspection too
+        if output.is_file():
+            make_portable(output, cwd)
+        folder = cwd / str(parameters.get("runs_root", "")) / str(parameters.get("run_id", ""))
+        if parameters.get("run_id") and folder.is_dir():
+            make_run_folder_portable(folder, data_root(), cache_root())
+
+
+def describe_error(err: BaseException) -> str:
+    """One readable line (plus the cell) for a failure; papermill's str() is a long banner."""
+    ename = getattr(err, "ename", None)
+    if ename is not None:
+        cell = getattr(err, "exec_count", None)
+        where = f" (cell In [{cell}])" if cell is not None else ""
+        return f"{ename}: {getattr(err, 'evalue', '')}{where}".strip()
+    return f"{type(err).__name__}: {err}"
+
+
+# --- the runner -----------------------------------------------------------------------------------
+def select_runs(profile: Profile, only: Iterable[str] | None) -> list[RunSpec]:
+    """The runs to consider, in profile order; unknown ids are an error listing the known ones."""
+    if not only:
+        return list(profile.runs)
+    wanted = list(dict.fromkeys(only))
+    unknown = [run_id for run_id in wanted if run_id not in profile.run_ids]
+    if unknown:
+        raise ReproduceError(
+            f"unknown run id(s) {', '.join(unknown)} in profile {profile.name!r}; "
+            f"known ids: {', '.join(profile.run_ids)}"
+        )
+    return [spec for spec in profile.runs if spec.id in wanted]
+
+
+SUMMARY_NOTEBOOKS = frozenset({"ablation.ipynb", "table1.ipynb", "claims.ipynb", "findings.ipynb"})
+"""Notebooks that only read earlier runs' records: re-executed whenever an earlier run of the same
+call was executed, so that a summary never shows stale results (the findings page, which reads
+the runs of all the others, therefore comes last in a profile; the book still makes it the root)."""
+
+
+def last_seconds(profile: Profile) -> Callable[[RunSpec], float]:
+    """A run's last recorded ``seconds`` (infinite when never run): the longest-first order."""
+
+    def seconds(spec: RunSpec) -> float:
+        value = (read_record(record_path(profile, spec.id)) or {}).get("seconds")
+        return float(value) if isinstance(value, int | float) else float("inf")
+
+    return seconds
+
+
+def reproduce(
+    profile: Profile | str,
+    only: Iterable[str] | None = None,
+    force: bool = False,
+    progress: bool = True,
+    repo: str | os.PathLike | None = None,
+    executor: Executor | None = None,
+    jobs: int | None = None,
+) -> Summary:
+    """Execute the profile's runs (or just ``only``) and return a :class:`Summary`.
+
+    ``force`` re-executes even complete, up-to-date runs. ``jobs`` (default: the profile's) runs
+    that many training or data notebooks side by side. ``executor`` replaces papermill (tests).
+    """
+    if not isinstance(profile, Profile):
+        profile = load_profile(profile, repo=repo)
+    jobs = profile.jobs if jobs is None else jobs
+    if jobs < 1:
+        raise ReproduceError(f"jobs must be >= 1, got {jobs}")
+    specs = select_runs(profile, only)
+    execute = executor or papermill_executor
+    profile.runs_root.mkdir(parents=True, exist_ok=True)
+    summary = Summary(profile.name)
+    total = len(specs)
+    call: dict[str, Any] = {"started": _now(), "jobs": jobs, "threads_per_job": None}
+    lock = threading.Lock()
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=f"reproduce {profile.name}", unit="run", file=sys.stderr)
+
+    def report(spec: RunSpec, outcome: RunOutcome) -> None:
+        with lock:
+            summary.outcomes.append(outcome)
+            prefix = f"[{len(summary.outcomes)}/{total}] {spec.id}"
+            if not progress:
+                return
+            if outcome.status == "skipped":
+                message = f"{prefix} ... skipped (complete)"
+            elif outcome.status == "complete":
+                why = "; ".join(outcome.reasons)
+                message = f"{prefix} ... done in {outcome.seconds:.0f} s (executed: {why})"
+            else:
+                message = f"{prefix} ... FAILED after {outcome.seconds:.0f} s: {outcome.error}"
+            if bar is not None:
+                bar.write(message, file=sys.stdout)
+                bar.update(1)
+
+    def run(spec: RunSpec, refresh: bool) -> RunOutcome:
+        outcome = _run_one(profile, spec, force, execute, refresh, call)
+        report(spec, outcome)
+        return outcome
+
+    executed = False  # did this call (re)run anything? then summaries must be refreshed
+    try:
+        for batch in execution_batches(specs, jobs, last_seconds(profile)):
+            if len(batch) == 1:
+                refresh = executed and batch[0].notebook in SUMMARY_NOTEBOOKS
+                outcomes = [run(batch[0], refresh)]
+            else:
+                with kernel_threads(jobs) as threads, ThreadPoolExecutor(jobs) as pool:
+                    call["threads_per_job"] = threads
+                    outcomes = list(pool.map(lambda spec: run(spec, False), batch))
+                call["threads_per_job"] = None
+            executed = executed or any(o.status != "skipped" for o in outcomes)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    order = {spec.id: i for i, spec in enumerate(specs)}
+    summary.outcomes.sort(key=lambda o: order[o.id])
+    summary.summary_path = write_summary(profile)
+    if progress:
+        print(summary.table(), flush=True)
+    return summary
+
+
+def _run_one(
+    profile: Profile,
+    spec: RunSpec,
+    force: bool,
+    execute: Executor,
+    refresh: bool = False,
+    call: dict[str, Any] | None = None,
+) -> RunOutcome:
+    """Execute one run when forced, stale, or (``refresh``) a summary after executed runs.
+    ``call`` (when the ``reproduce`` call started, its jobs and threads) goes into the record."""
+    source = profile.repo / "notebooks" / spec.notebook
+    if not source.is_file():
+        # The profile was validated at load time; the notebook vanished since.
+        raise ProfileError(f"{profile.path}: notebook {source} of run {spec.id!r} does not exist")
+    params = _canonical(spec.parameters(profile))
+    sha = notebook_sha256(source)
+    rec_path = record_path(profile, spec.id)
+    previous = read_record(rec_path)
+    output = output_path(profile, spec.id)
+
+    reasons = ["forced"] if force else stale_reasons(profile, spec)
+    if refresh and not reasons:
+        reasons = ["summary of runs executed in this call"]
+    if not reasons:
+        return RunOutcome(spec.id, "skipped", float(previous.get("seconds") or 0.0))
+
+    # Keep the run folder unless the parameters changed (it is then another configuration's
+    # output) or the run is forced: the notebook resumes an interrupted run from its checkpoint
+    # and retrains only when the training code changed (fit_or_load compares the hashes).
+    folder = profile.runs_root / spec.id
+    if folder.exists() and (force or not _same_params(previous, params)):
+        shutil.rmtree(folder)
+
+    record: dict[str, Any] = {
+        "id": spec.id,
+        "status": "running",
+        "started": _now(),
+        "finished": None,
+        "seconds": None,
+        "notebook": f"notebooks/{spec.notebook}",
+        "notebook_sha256": sha,
+        "parameters": params,
+        "package_version": wbcrepro.__version__,
+        "code_hash": report_code_hash(),
+        "training_code_hash": training_code_hash(),
+        "reasons": reasons,
+        "output": output.relative_to(profile.repo).as_posix(),
+        "error": None,
+        "call": dict(call or {}),
+    }
+    write_json(rec_path, record)
+    before = train_seconds(folder)
+    start = time.perf_counter()
+    error: str | None = None
+    try:
+        execute(source, output, dict(params), profile.repo)
+    except Exception as err:  # a failing run must not stop the others
+        error = describe_error(err)
+    seconds = round(time.perf_counter() - start, 2)
+    record.update(
+        status="failed" if error else "complete",
+        finished=_now(),
+        seconds=seconds,
+        error=error,
+    )
+    trained = trained_by(folder, before, record, previous)
+    if trained:
+        record["trained"] = trained
+    write_json(rec_path, record)
+    return RunOutcome(spec.id, record["status"], seconds, error, reasons)
+
+
+def write_summary(profile: Profile) -> Path:
+    """``summary.json``: every run record of the profile (``not run`` for runs without one)."""
+    records = []
+    for spec in profile.runs:
+        record = read_record(record_path(profile, spec.id))
+        records.append(record if record is not None else {"id": spec.id, "status": "not run"})
+    path = profile.runs_root / SUMMARY
+    summary = {
+        "profile": profile.name,
+        "title": profile.title,
+        "synthetic": profile.synthetic,
+        "written": _now(),
+        "package_version": wbcrepro.__version__,
+        "code_hash": report_code_hash(),
+        "runs": records,
+    }
+    # A rerun that changed nothing leaves the file as it was: its "written" time is when the
+    # summary last changed, and a committed book stays clean after `make book`.
+    previous = read_record(path)
+    if previous is not None and {**previous, "written": None} == json.loads(
+        json.dumps({**summary, "written": None})
+    ):
+        return path
+    write_json(path, summary)
+    return path

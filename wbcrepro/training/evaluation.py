@@ -1,0 +1,112 @@
+"""Evaluating a run's model: BatchNorm statistics first, then each split, then the final reports.
+
+:func:`wbcrepro.training.fit.fit` calls :class:`Evaluator` after every epoch (validation) and
+:func:`final_evaluation` once at the end (the selected model on validation and test, and the last
+epoch's model on test, so that readers see what selection changed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from wbcrepro.config import TrainConfig
+from wbcrepro.data.loading import ImageTable, make_loader
+from wbcrepro.model.batchnorm import effective_bn_mode, recalibrate_bn
+from wbcrepro.runfolder import BEST
+from wbcrepro.training.engine import autocast_dtype, evaluate
+from wbcrepro.training.metrics import classification_report
+from wbcrepro.training.run_files import load_checkpoint, save_predictions
+
+
+@dataclass
+class Evaluator:
+    """Evaluates the model of a run: ``calibrate`` (BatchNorm statistics, when ``bn_mode`` is
+    ``recompute``) before the evaluations of each model state, then ``evaluate`` per split."""
+
+    cfg: TrainConfig
+    model: nn.Module
+    device: torch.device
+    criterion: nn.Module
+    train_eval: ImageTable
+    """The training images under the evaluation transform."""
+    class_names: tuple[str, ...]
+
+    def calibrate(self) -> None:
+        if effective_bn_mode(self.cfg) != "recompute":
+            return
+        # A fixed, seeded order: the same images every time, batches that mix classes.
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        loader = make_loader(self.train_eval, self.cfg, train=True, generator=generator)
+        recalibrate_bn(
+            self.model,
+            loader,
+            self.device,
+            self.cfg.channels_last,
+            autocast_dtype(self.device, self.cfg.precision),
+            self.cfg.bn_recalibration_batches,
+        )
+
+    def evaluate(self, table: ImageTable, desc: str, progress: bool = False) -> dict[str, Any]:
+        return evaluate(
+            self.model,
+            make_loader(table, self.cfg, train=False),
+            self.criterion,
+            self.device,
+            self.cfg.channels_last,
+            autocast_dtype(self.device, self.cfg.precision),
+            progress=progress,
+            desc=desc,
+        )
+
+    def report(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The full report (with intervals) of one evaluation, its loss included."""
+        report = classification_report(
+            result["targets"], result["predictions"], self.class_names, seed=self.cfg.seed
+        )
+        report["loss"] = result["loss"]
+        return report
+
+
+def final_evaluation(
+    evaluator: Evaluator,
+    folder: Path,
+    selected_epoch: int,
+    last_epoch: int,
+    val_set: ImageTable,
+    test_set: ImageTable,
+    progress: bool,
+) -> dict[str, Any]:
+    """final ``val`` and ``test`` of the selected model (its predictions files too), and
+    ``test_last_epoch`` of the last epoch's model (the model in memory), so that readers see what
+    selection changed. The test split is evaluated once per model, never to choose."""
+    final: dict[str, Any] = {}
+    if not len(val_set):
+        # With a validation split every model state met here (the last epoch's, best.pt's) had
+        # its statistics recomputed before its validation, from the same weights and images:
+        # recomputing again would give the same numbers, so only a run without one needs it.
+        evaluator.calibrate()
+    last_test = evaluator.evaluate(test_set, "final test", progress) if len(test_set) else None
+    if last_test is not None:
+        final["test_last_epoch"] = evaluator.report(last_test)
+    test = last_test
+    if selected_epoch != last_epoch:
+        evaluator.model.load_state_dict(load_checkpoint(folder / BEST)["model"])
+        test = evaluator.evaluate(test_set, "final test", progress) if len(test_set) else None
+    for split, table in (("val", val_set), ("test", test_set)):
+        if not len(table):
+            continue
+        result = test if split == "test" else evaluator.evaluate(table, "final val", progress)
+        final[split] = (
+            dict(final["test_last_epoch"])
+            if split == "test" and selected_epoch == last_epoch
+            else evaluator.report(result)
+        )
+        save_predictions(
+            folder, split, table.paths, result, evaluator.class_names, evaluator.cfg.data_root
+        )
+    return final
