@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SHARED_DATA
-from tests.runfixtures import DS_STORE, cell_image, make_run_folder, truncated_jpeg
+from tests.fixtures.model_run_folders import DS_STORE, cell_image, make_run_folder, truncated_jpeg
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.cli import main
 from wbcrepro.inference import shipped

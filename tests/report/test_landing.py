@@ -13,7 +13,7 @@ import yaml
 from matplotlib.container import ErrorbarContainer
 
 from tests.conftest import REPO
-from tests.fake_runs import write_run
+from tests.fixtures.recorded_runs import write_run
 from wbcrepro import report
 from wbcrepro.analysis import paper
 from wbcrepro.report import landing_page as landing

@@ -1,8 +1,9 @@
 """wbcrepro.report on hand-made run folders: records, headers, tables, plots, ledger, data page
 (the experiment page's single-run pictures: ``test_figures.py``).
 
-The run folders are written by :mod:`tests.fake_runs` the way ``runs.fit`` writes them (the smoke
-profile test renders the same pages from records of real training). Plots are checked for what
+The run folders are written by :mod:`tests.fixtures.recorded_runs` the way
+:func:`wbcrepro.training.fit.fit` writes them (the smoke profile test renders the same pages from
+records of real training). Plots are checked for what
 they draw: axes, labels, lines, bars, tick labels.
 """
 
@@ -17,7 +18,7 @@ import pytest
 from matplotlib.lines import Line2D
 
 from tests.conftest import REPO
-from tests.fake_runs import GPU_ENVIRONMENT, write_run
+from tests.fixtures.recorded_runs import GPU_ENVIRONMENT, write_run
 from wbcrepro import report
 from wbcrepro.analysis import paper
 from wbcrepro.classes import PAPER_CLASSES

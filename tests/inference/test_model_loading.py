@@ -38,7 +38,7 @@ def test_model_files_left_from_another_training_are_refused(tmp_path: Path) -> N
     committed): nothing may be made from those weights as if they were the run's."""
     import torch
 
-    from tests.runfixtures import make_run_folder
+    from tests.fixtures.model_run_folders import make_run_folder
     from wbcrepro.fileio import read_json
     from wbcrepro.inference.model_loading import read_run_model, weights_sha256
 

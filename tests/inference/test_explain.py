@@ -1,7 +1,6 @@
 """wbcrepro.inference.explain: Grad-CAM panels of a run's selected model, on run folders built
-without
-training (:mod:`tests.runfixtures`: random networks whose BatchNorm statistics tell images apart)
-at 64 px, where the last block's feature map is 2x2."""
+without training (:mod:`tests.fixtures.model_run_folders`: random networks whose BatchNorm
+statistics tell images apart) at 64 px, where the last block's feature map is 2x2."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO, TINY
-from tests.runfixtures import cell_image, make_run_folder, spread_model
+from tests.fixtures.model_run_folders import cell_image, make_run_folder, spread_model
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.config import TrainConfig
 from wbcrepro.fileio import read_json, write_json
@@ -70,7 +69,7 @@ def test_gradcam_off_computes_and_writes_nothing(tmp_path, capsys):
 @pytest.mark.slow
 def test_gradcam_off_imports_neither_torch_nor_grad_cam():
     code = (
-        "import sys; from wbcrepro import explain; explain.gradcam_panel('x', per_class=0); "
+        "import sys; from wbcrepro.inference import explain; explain.gradcam_panel('x', per_class=0); "
         "print([m for m in ('torch', 'pytorch_grad_cam') if m in sys.modules])"
     )
     out = subprocess.run(

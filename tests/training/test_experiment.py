@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TINY
-from tests.fake_runs import write_run
+from tests.fixtures.recorded_runs import write_run
 from wbcrepro.codehash import RESULTS_KEY, training_code_hash
 from wbcrepro.config import ConfigError, TrainConfig
 from wbcrepro.runfolder import RESULTS, RunFolderError

@@ -14,7 +14,7 @@ from IPython.display import Image as ImageDisplay
 from IPython.display import Markdown
 from PIL import Image
 
-from tests.fake_runs import write_run
+from tests.fixtures.recorded_runs import write_run
 from wbcrepro import report
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.fileio import read_json, write_json

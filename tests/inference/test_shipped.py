@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import REPO, TINY, local_paths
-from tests.runfixtures import CODE_HASH, TEST_REPORT, cell_image, make_run_folder
+from tests.fixtures.model_run_folders import CODE_HASH, TEST_REPORT, cell_image, make_run_folder
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.cli import main
 from wbcrepro.config import TrainConfig

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_runs import write_run
+from tests.fixtures.recorded_runs import write_run
 from wbcrepro.report import targets_page as targets
 
 

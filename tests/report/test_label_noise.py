@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SHARED_DATA
-from tests.fake_runs import write_run
+from tests.fixtures.recorded_runs import write_run
 from wbcrepro.data import wbcatt
 from wbcrepro.report import label_noise_page, load_run
 

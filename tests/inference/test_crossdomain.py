@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import f1_score
 
 from tests.conftest import REPO, SHARED_DATA
-from tests.runfixtures import make_run_folder, zheng_layout
+from tests.fixtures.model_run_folders import make_run_folder, zheng_layout
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.codehash import training_code_hash
 from wbcrepro.data.datasets import get_dataset

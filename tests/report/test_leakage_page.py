@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_runs import GPU_ENVIRONMENT
+from tests.fixtures.recorded_runs import GPU_ENVIRONMENT
 from wbcrepro import report
 from wbcrepro.report import leakage_page
 

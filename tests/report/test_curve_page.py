@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-from tests.fake_runs import write_run
+from tests.fixtures.recorded_runs import write_run
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.fileio import read_json, write_json
 from wbcrepro.report import curve_page, load_runs

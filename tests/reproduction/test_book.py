@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_reproduce import make_notebook, write_profile
 
 from tests.conftest import REPO
+from tests.reproduction.test_runner import make_notebook, write_profile
 from wbcrepro.cli import main
 from wbcrepro.reproduction.book import (
     PUBLISHED_PROFILE,
