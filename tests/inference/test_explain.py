@@ -69,7 +69,8 @@ def test_gradcam_off_computes_and_writes_nothing(tmp_path, capsys):
 @pytest.mark.slow
 def test_gradcam_off_imports_neither_torch_nor_grad_cam():
     code = (
-        "import sys; from wbcrepro.inference import explain; explain.gradcam_panel('x', per_class=0); "
+        "import sys; from wbcrepro.inference import explain; "
+        "explain.gradcam_panel('x', per_class=0); "
         "print([m for m in ('torch', 'pytorch_grad_cam') if m in sys.modules])"
     )
     out = subprocess.run(
