@@ -103,7 +103,6 @@ def test_plot_curves_marks_the_selected_epoch_and_the_lr_switch(tmp_path):
             {"metric": "val_macro_f1", "selected_epoch": None, "reason": "no validation split"},
             "no validation split",
         ),
-        (None, "the run records no model selection"),
     ],
 )
 def test_without_a_selection_the_last_epoch_is_marked_with_the_reason(tmp_path, selection, reason):

@@ -9,6 +9,7 @@ they draw: axes, labels, lines, bars, tick labels.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from wbcrepro import report
 from wbcrepro.analysis import paper
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.codehash import training_code_hash
+from wbcrepro.runfolder import RunFolderError
 
 TRAINING_MODULES = (
     "wbcrepro.training.fit",
@@ -148,12 +150,14 @@ def test_data_header_says_no_model_was_trained():
 def test_run_status_reads_the_training_code_state(tmp_path):
     write_run(tmp_path, "today")
     write_run(tmp_path, "old", code_hash="0ld")
-    write_run(tmp_path, "unknown", code_hash=None)
     text = report.run_status(report.load_run(tmp_path, "today")).data
     assert "**complete** (3 epochs, 4.5 min of training; trained with today's training code" in text
     assert "other training code (`0ld`" in report.run_status(report.load_run(tmp_path, "old")).data
-    unknown = report.run_status(report.load_run(tmp_path, "unknown")).data
-    assert "no training-code hash recorded" in unknown
+    results = json.loads((tmp_path / "old" / "results.json").read_text())
+    del results["training_code_hash"]  # a record without it does not fit the one schema
+    (tmp_path / "old" / "results.json").write_text(json.dumps(results))
+    with pytest.raises(RunFolderError, match="lacks training_code_hash"):
+        report.load_run(tmp_path, "old")
 
 
 def test_experiment_tables(runs_root, glued):

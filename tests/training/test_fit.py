@@ -16,8 +16,10 @@ import torch
 from tests.conftest import local_paths
 from wbcrepro.codehash import training_code_hash
 from wbcrepro.config import TrainConfig
+from wbcrepro.runfolder import RESULTS_KEYS, RunFolderError, read_results
 from wbcrepro.training.engine import NonFiniteLossError
-from wbcrepro.training.fit import RunFolderError, fit, load_checkpoint
+from wbcrepro.training.fit import fit
+from wbcrepro.training.run_files import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +69,8 @@ def test_cli_train_writes_a_complete_run_folder(three_epochs) -> None:
         "predictions_val.csv",
     ):
         assert (folder / name).is_file(), name
-    results = json.loads((folder / "results.json").read_text())
+    results = read_results(folder)  # fits the one schema, RunResults
+    assert set(results) == RESULTS_KEYS
     assert results["status"] == "complete"
     assert results["dataset"]["synthetic"] is True
     assert results["params"] == TrainConfig.from_flat(params).to_flat()
@@ -181,7 +184,7 @@ def test_nan_loss_stops_the_run_and_the_folder_says_so(tiny, tmp_path, monkeypat
     monkeypatch.setattr(runs, "set_lr", lambda optimizer, lr: None)
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 2"):
         fit(TrainConfig.from_flat({**tiny, "batch_size": 4}), tmp_path / "nan", progress=False)
-    results = json.loads((tmp_path / "nan" / "results.json").read_text())
+    results = read_results(tmp_path / "nan")
     assert results["status"] == "failed"
     assert "NonFiniteLossError" in results["error"]
 

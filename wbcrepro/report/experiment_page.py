@@ -31,9 +31,7 @@ from wbcrepro.report.records import (
 
 
 def _code_state(rec: RunRecord) -> str:
-    recorded = rec.results.get(RESULTS_KEY)
-    if recorded is None:
-        return "no training-code hash recorded"
+    recorded = rec.results[RESULTS_KEY]  # every record has it (wbcrepro.runfolder.RunResults)
     if recorded == training_code_hash():
         return f"trained with today's training code (`{recorded}`)"
     return f"trained with other training code (`{recorded}`, today `{training_code_hash()}`)"

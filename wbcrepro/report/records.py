@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from wbcrepro.analysis.verdicts import RunResult, with_ci
-from wbcrepro.fileio import read_json
-from wbcrepro.runfolder import METRICS, RESULTS
+from wbcrepro.runfolder import METRICS, RESULTS, read_results
 
 SYNTHETIC_BANNER = (
     "> **SYNTHETIC DATA.** The images are procedurally drawn by `wbcrepro.data.synthetic`, "
@@ -122,11 +121,12 @@ def run_folder(runs_root: str | Path, run_id: str) -> Path:
 
 
 def load_run(runs_root: str | Path, run_id: str) -> RunRecord:
-    """Read ``runs_root/run_id``; a folder without results.json gives status ``missing``."""
+    """Read ``runs_root/run_id``; a folder without results.json gives status ``missing``, one that
+    does not fit :class:`wbcrepro.runfolder.RunResults` is an error naming the file and key."""
     folder = run_folder(runs_root, run_id)
     if not (folder / RESULTS).is_file():
         return RunRecord(run_id, folder, "missing")
-    results = read_json(folder / RESULTS)
+    results = read_results(folder)
     history = pd.read_csv(folder / METRICS) if (folder / METRICS).is_file() else pd.DataFrame()
     return RunRecord(run_id, folder, results.get("status", "unknown"), results, history)
 

@@ -120,9 +120,7 @@ def fit_or_load(cfg: TrainConfig, runs_root: str | Path, run_id: str) -> Path:
             return folder
         if reason is not None:
             _move_aside(folder, reason)
-    from wbcrepro.training.fit import (
-        fit,  # training code: imported only when there is training to do
-    )
+    from wbcrepro.training.fit import fit  # imported only when there is training to do
 
     how = "resuming from its checkpoint" if (folder / CHECKPOINT).is_file() else "from scratch"
     print(f"Training run {run_id} in {folder} now\n({how}).")

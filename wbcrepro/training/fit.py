@@ -39,34 +39,32 @@ from wbcrepro.data.transforms import (
     resolve_eval_geometry,
 )
 from wbcrepro.environment import collect_environment
-from wbcrepro.fileio import read_json, write_json  # noqa: F401  (read_json: re-exported)
 from wbcrepro.model.batchnorm import describe_bn, effective_bn_mode, set_bn_momentum
 from wbcrepro.model.networks import build_model, count_parameters, implementation_of, to_device
 from wbcrepro.paths import cache_root, data_root
-from wbcrepro.runfolder import (  # noqa: F401  (re-exported: callers import them from here)
+from wbcrepro.runfolder import (
     BEST,
     CHECKPOINT,
     EXCLUDED,
     METRICS,
-    PARAMS,
-    RESULTS,
     SKIPPED,
     SPLIT,
     RunFolderError,
+    RunResults,
 )
 from wbcrepro.training.baselines import compute_baselines
 from wbcrepro.training.engine import autocast_dtype, pick_device, seed_everything, train_one_epoch
 from wbcrepro.training.evaluation import Evaluator, final_evaluation
 from wbcrepro.training.gate import learning_gate
 from wbcrepro.training.metrics import classification_report
-from wbcrepro.training.run_files import (  # noqa: F401  (load_checkpoint, EPOCH_FIELDS: re-exported)
-    EPOCH_FIELDS,
+from wbcrepro.training.run_files import (
     load_checkpoint,
     prepare_run_folder,
     read_split,
     save_best,
     save_checkpoint,
     write_history,
+    write_results,
     write_split,
 )
 from wbcrepro.training.selection import BestEpoch, selection_policy, selection_record
@@ -108,21 +106,21 @@ def fit(
     folder = Path(out_dir)
     resuming = prepare_run_folder(cfg, folder, resume)
     device = pick_device(cfg.device)
-    results: dict[str, Any] = {
+    results: RunResults = {
         "status": "running",
         "params": cfg.to_flat(),
         "environment": collect_environment(device),
         "training_code_hash": training_code_hash(),
         "error": None,
     }
-    write_json(folder / RESULTS, results)
+    write_results(folder, results)
     try:
         return _fit(cfg, folder, resuming, device, results, progress)
     except BaseException as err:
         results.update(status="failed", error=f"{type(err).__name__}: {err}")
         if isinstance(err, KeyboardInterrupt):
             results["status"] = "interrupted"
-        write_json(folder / RESULTS, results)
+        write_results(folder, results)
         raise
 
 
@@ -190,7 +188,7 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
     if resuming and best is not None:
         _check_best_file(folder, best, state, cfg, data.class_names)
     results["resumed_from_epoch"] = start_epoch - 1 if resuming else None
-    write_json(folder / RESULTS, results)
+    write_results(folder, results)
 
     for epoch in range(start_epoch, cfg.epochs + 1):
         tic = time.perf_counter()
@@ -265,7 +263,7 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
         baselines=baselines,
         gate=learning_gate(final.get("test")),
     )
-    write_json(folder / RESULTS, results)
+    write_results(folder, results)
     return results
 
 

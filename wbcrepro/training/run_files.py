@@ -20,7 +20,16 @@ import torch
 from wbcrepro.config import TrainConfig
 from wbcrepro.fileio import atomic_write, read_json, write_json
 from wbcrepro.paths import cache_root, data_root, portable_path, resolve_portable
-from wbcrepro.runfolder import BEST, CHECKPOINT, PARAMS, RunFolderError, predictions_file
+from wbcrepro.runfolder import (
+    BEST,
+    CHECKPOINT,
+    PARAMS,
+    RESULTS,
+    RunFolderError,
+    RunResults,
+    check_results,
+    predictions_file,
+)
 
 EPOCH_FIELDS = (
     "epoch",
@@ -47,6 +56,13 @@ def write_history(path: Path, history: list[dict[str, float]]) -> None:
             writer.writerows(history)
 
     atomic_write(path, write)
+
+
+def write_results(folder: Path, results: RunResults) -> None:
+    """``results.json``, checked against :class:`wbcrepro.runfolder.RunResults` first: the one
+    writer of the record every page reads, so a key the schema does not know never lands."""
+    check_results(results, folder / RESULTS)
+    write_json(folder / RESULTS, results)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
