@@ -1,9 +1,8 @@
 """The package's own import graph, read from the source (every ``import`` wherever it sits).
 
 Two users: the structure test (no import cycle) and :mod:`wbcrepro.codehash`, which hashes exactly
-the modules a training run executes (the import closure of :mod:`wbcrepro.training.fit`), so an
-edit to a
-page, the runner or the export code never makes trained runs stale, and an edit to anything
+the modules a training run executes (the import closure of the training entry module), so an edit
+to a page, the runner or the export code never makes trained runs stale, and an edit to anything
 training imports always does. Importing ``a.b.c`` counts as an edge to ``a.b.c`` only (not to the
 parents Python initialises on the way), as import linters do.
 """
@@ -18,6 +17,8 @@ def module_files(root: Path, package: str) -> dict[str, Path]:
     """Dotted module name -> file, for every ``.py`` file of ``package`` under ``root``."""
     modules = {}
     for path in sorted((root / package).rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
         parts = path.relative_to(root).with_suffix("").parts
         if parts[-1] == "__init__":
             parts = parts[:-1]
@@ -25,7 +26,7 @@ def module_files(root: Path, package: str) -> dict[str, Path]:
     return modules
 
 
-def _resolve(name: str, modules: dict[str, Path]) -> str | None:
+def resolve(name: str, modules: dict[str, Path] | set[str]) -> str | None:
     """The package module ``name`` refers to (itself or its nearest existing parent), if any."""
     while name:
         if name in modules:
@@ -34,28 +35,39 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
+def absolute_base(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    """The absolute dotted name ``from <base> import ...`` refers to in ``module`` (relative
+    imports resolved against the module's package)."""
+    base = node.module or ""
+    if not node.level:
+        return base
+    anchor = module.split(".")
+    anchor = anchor if is_package else anchor[:-1]
+    anchor = anchor[: len(anchor) - (node.level - 1)]
+    return ".".join([*anchor, base] if base else anchor)
+
+
+def import_targets(
+    module: str, is_package: bool, node: ast.Import | ast.ImportFrom, modules: dict[str, Path]
+) -> list[str]:
+    """The dotted names one import statement loads, one per imported name (not yet resolved to
+    an existing module: see :func:`resolve`)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = absolute_base(module, is_package, node)
+    # ``from pkg import sub`` imports the submodule when there is one
+    return [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+
+
 def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """Package-internal modules that ``module`` imports anywhere in its file."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = module.split(".")
-                anchor = anchor if is_package else anchor[:-1]
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            # ``from pkg import sub`` imports the submodule when there is one
-            targets = [
-                f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names
-            ]
-        else:
+        if not isinstance(node, ast.Import | ast.ImportFrom):
             continue
-        for target in targets:
-            resolved = _resolve(target, modules)
+        for target in import_targets(module, is_package, node, modules):
+            resolved = resolve(target, modules)
             if resolved is not None and resolved != module:
                 found.add(resolved)
     return found
