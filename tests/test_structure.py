@@ -1,4 +1,5 @@
-"""The package's shape: no import cycle (top-level or inside functions), no module over 400 lines.
+"""The package's shape: packages by concern whose imports run one way, no import cycle (top-level
+or inside functions), at most 12 modules at the top, no module over 400 lines.
 
 A cycle hidden by a late import inside a function still couples two modules both ways; the graph
 here counts every ``import`` statement wherever it sits. Importing ``a.b.c`` counts as an edge to
@@ -9,14 +10,33 @@ here counts every ``import`` statement wherever it sits. Importing ``a.b.c`` cou
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from wbcrepro.importgraph import import_graph, module_files
 
 PACKAGE = "wbcrepro"
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 400
+MAX_TOP_LEVEL_MODULES = 12
 LINE_LIMIT_EXEMPT: set[str] = set()
+FORBIDDEN_IMPORTS = {
+    # pages only read run folders: no training, no model, no loading of trained models
+    "report": {"training", "model", "inference", "reproduction"},
+    # a training run never depends on how its model is used, run in a suite or shown
+    "training": {"inference", "reproduction", "report"},
+    # loading images knows nothing of training, models in use, the suite or the pages
+    "data": {"training", "inference", "reproduction", "report"},
+    "model": {"training", "inference", "reproduction", "report"},
+    # pure numbers about the claims
+    "analysis": {"data", "model", "training", "inference", "reproduction", "report"},
+}
+"""Subpackage -> subpackages it must not import (directly; the rule then holds transitively for
+every path that stays inside the rules). The shared top-level modules (config, classes, paths,
+fileio, runfolder, environment, codehash, importgraph) may be imported by all."""
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -115,12 +135,69 @@ def test_the_package_has_no_import_cycle() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+def layer_violations(
+    graph: dict[str, set[str]], package: str, rules: dict[str, set[str]]
+) -> list[str]:
+    """``a -> b`` for every import of a subpackage that ``rules`` forbids its importer."""
+
+    def layer(module: str) -> str:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 2 or (len(parts) == 2 and module in packages) else ""
+
+    packages = {m for m in graph if m.count(".") == 1 and any(d.startswith(m + ".") for d in graph)}
+    return sorted(
+        f"{m} -> {d}"
+        for m, deps in graph.items()
+        for d in deps
+        if layer(d) in rules.get(layer(m), set())
+    )
+
+
+def test_the_layering_checker_finds_an_upward_import(tmp_path: Path) -> None:
+    root = _fake_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "shared.py": "",
+            "report/__init__.py": "",
+            "report/page.py": "from fake import shared\nfrom fake.training import fit\n",
+            "training/__init__.py": "",
+            "training/fit.py": "from fake import shared\n",
+        },
+    )
+    graph = import_graph(root, "fake")
+    assert layer_violations(graph, "fake", {"report": {"training"}}) == [
+        "fake.report.page -> fake.training.fit"
+    ]
+    assert layer_violations(graph, "fake", {"training": {"report"}}) == []
+
+
+def test_imports_run_one_way_between_the_packages() -> None:
+    graph = import_graph(ROOT, PACKAGE)
+    assert {f"{PACKAGE}.{name}" for name in FORBIDDEN_IMPORTS} <= set(graph)
+    assert layer_violations(graph, PACKAGE, FORBIDDEN_IMPORTS) == []
+
+
+@pytest.mark.slow
+def test_importing_analysis_loads_no_torch() -> None:
+    modules = sorted(m for m in import_graph(ROOT, PACKAGE) if m.startswith(f"{PACKAGE}.analysis"))
+    code = f"import sys, {', '.join(modules)}; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_few_modules_at_the_top() -> None:
+    top = sorted(p.name for p in (ROOT / PACKAGE).glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
 def test_datasets_do_not_import_the_training_data_module() -> None:
     graph = import_graph(ROOT, PACKAGE)
     offenders = sorted(
         m
         for m, deps in graph.items()
-        if m.startswith(f"{PACKAGE}.datasets") and ("wbcrepro.data.loading" in deps)
+        if m.startswith(f"{PACKAGE}.data.datasets") and ("wbcrepro.data.loading" in deps)
     )
     assert offenders == []
     assert "wbcrepro.data.datasets" in graph["wbcrepro.data.loading"]
