@@ -166,6 +166,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     from wbcrepro.reproduction.runner import reproduce
 
     profile = load_profile(args.profile)
+    if args.plan or args.json:
+        from wbcrepro.reproduction.plan import print_plan
+
+        return print_plan(profile, args.only, args.force, as_json=args.json, asked=args.plan)
     summary = reproduce(profile, only=args.only, force=args.force, progress=True, jobs=args.jobs)
     if not args.no_book:
         # Build even after failures: the book then shows what succeeded (failed runs are left
@@ -318,14 +322,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser(
         "reproduce",
         help="run a profile's notebooks (papermill), then build its book",
-        description="Execute the notebooks listed in profiles/<NAME>.yaml, in order, with "
-        "papermill (kernel python3, repo root as cwd). Executed notebooks and run folders go to "
-        "book/runs/<NAME>/; each run's record <id>.run.json says running/complete/failed. A run "
-        "whose record is complete for the same notebook content, parameters and package version "
-        "is skipped, so after an interruption the same command redoes only unfinished or changed "
-        "runs. A failing run does not stop the others; the summary names it and the exit status "
-        "is 1. Then the book is built into _build/<NAME>/ (see 'wbcrepro book').",
+        description="Execute the notebooks listed in profiles/<NAME>.yaml, in order (a page "
+        "always after the runs it reads), with papermill (kernel python3, repo root as cwd). "
+        "Executed notebooks and run folders go to book/runs/<NAME>/; each run's record "
+        "<id>.run.json says running/complete/failed. A run whose record is complete for the same "
+        "notebook content, parameters and package code is skipped, so after an interruption the "
+        "same command redoes only unfinished or changed runs; a page is re-rendered whenever a "
+        "run it reads changed, in the same call. A failing run does not stop the others; the "
+        "summary names it and the exit status is 1. Then the book is built into _build/<NAME>/ "
+        "(see 'wbcrepro book'). With --plan nothing is run: each run is listed as train, render "
+        "or skip, with the reasons and the minutes its last record took.",
         epilog="examples: wbcrepro reproduce --profile smoke;  "
+        "wbcrepro reproduce --profile cpu --plan;  "
         "wbcrepro reproduce --profile cpu --only main-bccd --force --no-book",
     )
     rep.add_argument("--profile", required=True, help="profile name (profiles/NAME.yaml) or file")
@@ -347,6 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the profile's 'jobs', else 1)",
     )
     rep.add_argument("--no-book", action="store_true", help="do not build the book afterwards")
+    rep.add_argument(
+        "--plan",
+        action="store_true",
+        help="say what the call would do (train, render or skip each run, why, estimated "
+        "minutes) and change nothing; honours --only and --force",
+    )
+    rep.add_argument("--json", action="store_true", help="with --plan: a JSON list of runs")
     rep.set_defaults(func=_cmd_reproduce)
 
     bk = sub.add_parser(

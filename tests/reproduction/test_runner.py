@@ -441,32 +441,25 @@ def test_force_reruns_complete_runs(repo: Path) -> None:
     assert calls == ["a", "b", "c", "c"]
 
 
-def test_summary_notebooks_rerun_when_an_earlier_run_was_executed(repo: Path) -> None:
-    """An ablation/table/claims notebook reads earlier runs: it must never show stale results."""
+def test_page_reading_an_executed_run_is_refreshed_in_the_same_call(repo: Path) -> None:
+    """A page declares what it reads (here ``reads:``; real notebooks derive it from their
+    parameters): it must never show stale results, and a page reading something else is left."""
     make_notebook(repo / "notebooks" / "ablation.ipynb")
-    write_profile(
-        repo,
-        """\
+    body = """\
         runs:
           - {id: exp, notebook: trivial.ipynb, params: {value: 1}}
-          - {id: summary, notebook: ablation.ipynb}
-        """,
-        name="summ",
-    )
+          - {id: other, notebook: trivial.ipynb}
+          - {id: summary, notebook: ablation.ipynb, reads: [exp]}
+          - {id: unrelated, notebook: ablation.ipynb, reads: [other]}
+        """
+    write_profile(repo, body, name="summ")
     reproduce("summ", progress=False)
-    again = reproduce("summ", progress=False)  # nothing changed: both skipped
-    assert [o.status for o in again.outcomes] == ["skipped", "skipped"]
-    write_profile(
-        repo,
-        """\
-        runs:
-          - {id: exp, notebook: trivial.ipynb, params: {value: 2}}
-          - {id: summary, notebook: ablation.ipynb}
-        """,
-        name="summ",
-    )
-    changed = reproduce("summ", progress=False)  # the experiment changed: summary refreshed
-    assert [o.status for o in changed.outcomes] == ["complete", "complete"]
+    again = reproduce("summ", progress=False)  # nothing changed: all skipped
+    assert [o.status for o in again.outcomes] == ["skipped"] * 4
+    write_profile(repo, body.replace("{value: 1}", "{value: 2}"), name="summ")
+    changed = reproduce("summ", progress=False)  # the experiment changed: its page refreshed
+    assert [o.status for o in changed.outcomes] == ["complete", "skipped", "complete", "skipped"]
+    assert changed.outcomes[2].reasons == ["input exp re-executed in this call"]
 
 
 def test_summary_is_left_untouched_when_nothing_changed(repo: Path) -> None:

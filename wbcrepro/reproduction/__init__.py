@@ -3,7 +3,10 @@
 ==================  ===========================================================================
 ``profiles``        a profile's runs and their flat parameters, validated when loaded
 ``notebook_params`` the parameters each notebook declares
+``roles``           the one table of notebook roles (trains, data, page) and the runs each reads
 ``runner``          ``wbcrepro reproduce``: execute what is stale, record every run
+``inputs``          fingerprints of the runs a page read: is the page stale since?
+``plan``            ``wbcrepro reproduce --plan``: train, render or skip, why, and how long
 ``scheduling``      which runs may execute side by side, with how many threads
 ``outcomes``        what one call did, and which call trained each run
 ``executed``        executed notebooks and run folders made portable (no paths, no timestamps)

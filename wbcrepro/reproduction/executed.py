@@ -4,7 +4,8 @@ Papermill and nbclient stamp every cell with start/end times and the notebook wi
 input and output paths of the machine that ran it. Committed under ``book/runs/`` that would make
 every re-execution a diff of hundreds of timestamps and leak this machine's folders into the
 published book. What a reader needs (the parameters, the outputs, whether a cell failed) stays;
-the run's own timing is kept once, in the runner's ``<id>.run.json``.
+the run's own timing is kept once, in the runner's ``<id>.run.json``. :func:`papermill_executor`
+executes a notebook and makes its outputs portable at once, even when it fails.
 
 The book shows these notebooks to readers who came for findings, not plumbing: the parameters
 cells (the notebook's defaults and papermill's injected values, which would show b4 at 224 px on a
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
 from wbcrepro.fileio import atomic_write
+from wbcrepro.paths import cache_root, data_root
 
 NOTEBOOK_TIMING_KEYS = ("start_time", "end_time", "duration", "environment_variables")
 CELL_TIMING_KEYS = ("start_time", "end_time", "duration")
@@ -109,3 +112,40 @@ def make_run_folder_portable(folder: str | os.PathLike, data: Path, cache: Path)
             atomic_write(path, lambda tmp, t=table: t.to_csv(tmp, index=False))
             rewritten.append(name)
     return rewritten
+
+
+KERNEL_NAME = "python3"
+
+
+def papermill_executor(
+    input_path: Path, output: Path, parameters: dict[str, Any], cwd: Path
+) -> None:
+    """Run one notebook with papermill in the ``python3`` kernel, with the repo root as cwd."""
+    import papermill
+
+    try:
+        papermill.execute_notebook(
+            str(input_path),
+            str(output),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            cwd=str(cwd),
+            progress_bar=False,
+            log_output=False,
+        )
+    finally:  # a failed notebook is committed for inspection too
+        if output.is_file():
+            make_portable(output, cwd)
+        folder = cwd / str(parameters.get("runs_root", "")) / str(parameters.get("run_id", ""))
+        if parameters.get("run_id") and folder.is_dir():
+            make_run_folder_portable(folder, data_root(), cache_root())
+
+
+def describe_error(err: BaseException) -> str:
+    """One readable line (plus the cell) for a failure; papermill's str() is a long banner."""
+    ename = getattr(err, "ename", None)
+    if ename is not None:
+        cell = getattr(err, "exec_count", None)
+        where = f" (cell In [{cell}])" if cell is not None else ""
+        return f"{ename}: {getattr(err, 'evalue', '')}{where}".strip()
+    return f"{type(err).__name__}: {err}"

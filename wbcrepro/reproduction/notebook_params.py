@@ -53,6 +53,30 @@ def _declared(path: Path, mtime_ns: int) -> frozenset[str]:
     raise NotebookParameterError(f"{path}: no code cell tagged {PARAMETERS_TAG!r}")
 
 
+@cache
+def _defaults(path: Path, mtime_ns: int) -> dict[str, object]:
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for cell in notebook.get("cells", []):
+        if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
+            out: dict[str, object] = {}
+            for node in ast.parse("".join(cell.get("source", []))).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    try:
+                        out[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        continue  # not a literal: papermill would override it anyway
+            return out
+    return {}
+
+
+def declared_defaults(notebook: str | Path) -> dict[str, object]:
+    """The literal values the ``parameters`` cell assigns: what a run that does not set a
+    parameter reads (:mod:`~wbcrepro.reproduction.roles` derives the runs a page reads from
+    them). Call :func:`declared_parameters` first: it reports an unreadable cell."""
+    path = Path(notebook).resolve()
+    return dict(_defaults(path, path.stat().st_mtime_ns))
+
+
 def declared_parameters(notebook: str | Path) -> frozenset[str]:
     """The names assigned in the notebook's cell tagged ``parameters``."""
     path = Path(notebook).resolve()

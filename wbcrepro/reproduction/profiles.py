@@ -1,10 +1,12 @@
 """Reproduction profiles: which notebooks to run, with which parameters, for which book.
 
 A profile is a YAML file ``profiles/<name>.yaml`` under the repository root. It lists runs in the
-order they execute (later notebooks, such as ablation summaries, read the run folders that earlier
-runs wrote), so one file fully describes a reproduction: ``wbcrepro reproduce --profile <name>``
-runs it and builds its book. Validation happens here, before any notebook starts, so that a typo
-in a profile costs seconds rather than an hour of training followed by a crash.
+order they execute, so one file fully describes a reproduction: ``wbcrepro reproduce --profile
+<name>`` runs it and builds its book. Pages read the run folders of other runs; which ones follows
+from each notebook's parameters (:mod:`wbcrepro.reproduction.roles`, plus an entry's ``reads:``),
+and a page listed before a run it reads executes after it all the same. Validation happens here,
+before any notebook starts, so that a typo in a profile costs seconds rather than an hour of
+training followed by a crash.
 
 Format (every key except ``runs`` is optional)::
 
@@ -23,10 +25,16 @@ Format (every key except ``runs`` is optional)::
         title: "Main run"       # the book's page title in the navigation (default: the id)
         params: {dataset: synthetic}   # flat scalars; they win over `defaults`
         seeds: [0, 1, 2]        # optional: one run per training seed, ids main-synthetic-s0 ...
+        reads: [main-synthetic] # optional: runs or arms (an arm: its seed runs) this run reads,
+                                # besides those its notebook's parameters name (roles.ROLES)
 
 Why ``defaults_for``: papermill injects every parameter it is given, even ones a notebook does not
 declare, so training defaults such as ``epochs`` would silently appear in a data overview notebook.
 Limiting defaults to the notebooks that take the training config keeps each injected cell honest.
+
+Every id a run reads (``reads:`` or derived, such as an ablation's ``run_ids``) must name a run
+or arm of the profile, or loading fails naming the profile, the run and the id: a page reading a
+misspelt id would otherwise render an empty table after an hour of training.
 
 Every run additionally receives ``profile``, ``run_id`` and ``runs_root`` (the folder, relative to
 the repository root, that holds all run folders of the profile); those names are reserved.
@@ -43,7 +51,12 @@ from typing import Any
 
 import yaml
 
-from wbcrepro.reproduction.notebook_params import NotebookParameterError, check_parameters
+from wbcrepro.reproduction.notebook_params import (
+    NotebookParameterError,
+    check_parameters,
+    declared_defaults,
+)
+from wbcrepro.reproduction.roles import RoleError, resolve_reads
 
 REPO_ENV = "WBCREPRO_REPO"
 """Environment variable naming the repository root (tests point it at a temporary folder)."""
@@ -64,7 +77,7 @@ PROFILE_KEYS = (
     "defaults_for",
     "runs",
 )
-RUN_KEYS = ("id", "notebook", "section", "title", "params", "seeds")
+RUN_KEYS = ("id", "notebook", "section", "title", "params", "seeds", "reads")
 DEFAULT_DEFAULTS_FOR = ("experiment.ipynb",)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -123,6 +136,10 @@ class RunSpec:
     arm: str = ""
     """The profile entry this run came from: its ``id`` before ``seeds`` expanded it into one run
     per seed (``<arm>-s<seed>``); equal to ``id`` for an entry without ``seeds``."""
+    reads: tuple[str, ...] = ()
+    """The run ids this run reads (arms expanded to their seed runs): the derived ones of its
+    notebook's role, then the entry's ``reads:``. ``reproduce`` runs it after them and re-renders
+    it when one of them changes."""
 
     def parameters(self, profile: Profile) -> dict[str, Scalar]:
         """The full flat dict papermill injects: defaults (when this notebook takes them), then
@@ -276,11 +293,14 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
         if not isinstance(title, str):
             raise fail(f"{where}: key 'title' must be a string")
         params = _flat_params(item.get("params") or {}, f"{where}: key 'params'", fail)
+        reads = item.get("reads", [])
+        if not isinstance(reads, list) or not all(isinstance(r, str) and r for r in reads):
+            raise fail(f"{where}: key 'reads' must be a list of run or arm ids")
         seeds = _seeds(item.get("seeds"), params, where, fail)
         checked = params if seeds is None else {**params, "seed": seeds[0]}
         _check_notebook_params(nb_dir / notebook, defaults, defaults_for, checked, where, fail)
         if seeds is None:
-            runs.append(RunSpec(run_id, notebook, section, title, params, arm=run_id))
+            runs.append(RunSpec(run_id, notebook, section, title, params, run_id, tuple(reads)))
             continue
         for seed in seeds:
             seeded_id = f"{run_id}-s{seed}"
@@ -289,8 +309,14 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
             seen.add(seeded_id)
             seeded_title = f"{title or run_id} (seed {seed})"
             seeded = {**params, "seed": seed}
-            runs.append(RunSpec(seeded_id, notebook, section, seeded_title, seeded, run_id))
+            runs.append(
+                RunSpec(seeded_id, notebook, section, seeded_title, seeded, run_id, tuple(reads))
+            )
 
+    try:  # what each run reads: its notebook's parameters over the notebook's own defaults
+        runs = resolve_reads(runs, lambda s: {**declared_defaults(nb_dir / s.notebook), **s.params})
+    except RoleError as err:
+        raise fail(f"profile {name!r}: {err}") from err
     landing = [spec.id for spec in runs if spec.section == "landing"]
     if len(landing) > 1:
         raise fail(

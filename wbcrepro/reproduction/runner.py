@@ -1,16 +1,21 @@
 """Execute a profile's notebooks with papermill, redoing only what is unfinished or out of date.
 
-For every run of a profile (in file order) the executed notebook goes to
+For every run of a profile (in file order, except that a run always follows the runs it reads,
+see :mod:`wbcrepro.reproduction.roles`) the executed notebook goes to
 ``book/runs/<profile>/<id>.ipynb`` (made portable: no timestamps, repository-relative paths, see
 :mod:`wbcrepro.reproduction.executed`) and a record to ``book/runs/<profile>/<id>.run.json``::
 
     {id, status, started, finished, seconds, notebook, notebook_sha256, parameters,
-     package_version, code_hash, training_code_hash, reasons, output, error}
+     package_version, code_hash, training_code_hash, reasons, output, error, [inputs]}
 
 ``status`` is ``running`` (written before the kernel starts), then ``complete`` or ``failed``. A run
 is skipped only when its record is ``complete`` for the same notebook content (sha256), the same
-parameters and the same package code (:mod:`wbcrepro.codehash`), and its executed notebook is still
-there; anything else is executed again and ``reasons`` says why. Because the record is replaced
+parameters and the same package code (:mod:`wbcrepro.codehash`), its executed notebook is still
+there and (for a page) no run it reads changed since; anything else is executed again and
+``reasons`` says why. A page's record keeps in ``inputs`` a fingerprint of the record of each run
+it read (:mod:`wbcrepro.reproduction.inputs`), and a page whose input executed earlier in the same
+call is re-rendered after it (``input main-pbc-s1 re-executed in this call``), so no page shows
+an old model beside a new one. Because the record is replaced
 atomically and stays ``running`` if the process is interrupted or killed, the next ``reproduce``
 redoes exactly the unfinished runs.
 
@@ -27,9 +32,10 @@ notebook, with the traceback, stays for inspection), and the summary names it.
 
 With ``jobs`` > 1 (the profile's ``jobs``, or ``--jobs``) the runs that read no other run (training
 and data notebooks) execute side by side first, longest first by their last recorded time, each
-kernel with ``cores // jobs`` threads; the pages that read them then follow one at a time in
-profile order. Each record's ``call`` says when the ``reproduce`` call that executed it started and
-with how many jobs, so the book can give the wall time of a whole reproduction from the records.
+kernel with ``cores // jobs`` threads; the pages that read them then follow one at a time, each
+after its inputs. Each record's ``call`` says when the ``reproduce`` call that executed it started
+and with how many jobs, so the book can give the wall time of a whole reproduction from the
+records. :mod:`wbcrepro.reproduction.plan` says what a call would do, without doing it.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -50,15 +56,15 @@ from typing import Any
 import wbcrepro
 from wbcrepro.codehash import report_code_hash, training_code_hash
 from wbcrepro.fileio import write_json
-from wbcrepro.paths import cache_root, data_root
-from wbcrepro.reproduction.executed import make_portable, make_run_folder_portable
+from wbcrepro.reproduction.executed import describe_error, papermill_executor
+from wbcrepro.reproduction.inputs import changed_inputs, input_reasons, snapshot
 from wbcrepro.reproduction.outcomes import RunOutcome, Summary, train_seconds, trained_by
 from wbcrepro.reproduction.profiles import Profile, ProfileError, RunSpec, load_profile
+from wbcrepro.reproduction.roles import execution_order
 from wbcrepro.reproduction.scheduling import execution_batches, kernel_threads
 
 RECORD_SUFFIX = ".run.json"
 SUMMARY = "summary.json"
-KERNEL_NAME = "python3"
 
 Executor = Callable[[Path, Path, dict[str, Any], Path], None]
 """``executor(input_notebook, output_notebook, parameters, cwd)``; raises if the notebook fails."""
@@ -78,7 +84,7 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def _canonical(params: dict[str, Any]) -> dict[str, Any]:
+def canonical_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
     """Parameters as they read back from JSON, so a fresh dict compares equal to a stored one."""
     return json.loads(json.dumps(params, sort_keys=True))
 
@@ -105,16 +111,23 @@ def _same_params(record: dict[str, Any] | None, params: dict[str, Any]) -> bool:
     return bool(record and record.get("parameters") == params)
 
 
-def stale_reasons(profile: Profile, spec: RunSpec) -> list[str]:
+def stale_reasons(
+    profile: Profile, spec: RunSpec, inputs: dict[str, str] | None = None
+) -> list[str]:
     """Why the run must be executed (again); an empty list means it is up to date.
 
     A run is up to date when its record is ``complete`` for the same notebook content, the same
-    parameters and the same package code (:func:`wbcrepro.codehash.report_code_hash`), and its
-    executed notebook is still there. A code change re-executes the notebook; whether that also
-    retrains is the notebook's :func:`wbcrepro.training.experiment.fit_or_load` decision, by the
-    training
-    code hash recorded in the run folder, so a change to a page never retrains.
+    parameters and the same package code (:func:`wbcrepro.codehash.report_code_hash`), its
+    executed notebook is still there, and no run it reads (``spec.reads``) has a record other than
+    the one it read (:func:`wbcrepro.reproduction.inputs.changed_inputs`). A code change
+    re-executes the notebook; whether that also retrains is the notebook's
+    :func:`wbcrepro.training.experiment.fit_or_load` decision, by the training code hash recorded
+    in the run folder, so a change to a page never retrains.
+
+    ``inputs`` maps the inputs that this call executes (or, in a plan, will) to what happens to
+    them (``re-executed in this call``, ``will retrain``): those are stale reasons too, named so.
     """
+    inputs = inputs or {}
     record = read_record(record_path(profile, spec.id))
     if record is None:
         return ["never run"]
@@ -124,7 +137,7 @@ def stale_reasons(profile: Profile, spec: RunSpec) -> list[str]:
     sha = notebook_sha256(profile.repo / "notebooks" / spec.notebook)
     if record.get("notebook_sha256") != sha:
         reasons.append(f"notebook {spec.notebook} changed")
-    params = _canonical(spec.parameters(profile))
+    params = canonical_parameters(spec.parameters(profile))
     old = record.get("parameters") or {}
     changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
     if changed:
@@ -136,46 +149,14 @@ def stale_reasons(profile: Profile, spec: RunSpec) -> list[str]:
             reasons.append("report code changed (pages re-render, no retraining)")
     if not output_path(profile, spec.id).is_file():
         reasons.append("executed notebook missing")
-    return reasons
+    changed = changed_inputs(record, spec.reads, lambda i: read_record(record_path(profile, i)))
+    since = {i: "re-executed since this page ran" for i in changed}
+    return reasons + input_reasons(spec.reads, {**since, **inputs})
 
 
 def up_to_date(profile: Profile, spec: RunSpec) -> bool:
     """True when the run's record says complete for exactly the current inputs and code."""
     return not stale_reasons(profile, spec)
-
-
-def papermill_executor(
-    input_path: Path, output: Path, parameters: dict[str, Any], cwd: Path
-) -> None:
-    """Run one notebook with papermill in the ``python3`` kernel, with the repo root as cwd."""
-    import papermill
-
-    try:
-        papermill.execute_notebook(
-            str(input_path),
-            str(output),
-            parameters=parameters,
-            kernel_name=KERNEL_NAME,
-            cwd=str(cwd),
-            progress_bar=False,
-            log_output=False,
-        )
-    finally:  # a failed notebook is committed for inspection too
-        if output.is_file():
-            make_portable(output, cwd)
-        folder = cwd / str(parameters.get("runs_root", "")) / str(parameters.get("run_id", ""))
-        if parameters.get("run_id") and folder.is_dir():
-            make_run_folder_portable(folder, data_root(), cache_root())
-
-
-def describe_error(err: BaseException) -> str:
-    """One readable line (plus the cell) for a failure; papermill's str() is a long banner."""
-    ename = getattr(err, "ename", None)
-    if ename is not None:
-        cell = getattr(err, "exec_count", None)
-        where = f" (cell In [{cell}])" if cell is not None else ""
-        return f"{ename}: {getattr(err, 'evalue', '')}{where}".strip()
-    return f"{type(err).__name__}: {err}"
 
 
 # --- the runner -----------------------------------------------------------------------------------
@@ -193,10 +174,9 @@ def select_runs(profile: Profile, only: Iterable[str] | None) -> list[RunSpec]:
     return [spec for spec in profile.runs if spec.id in wanted]
 
 
-SUMMARY_NOTEBOOKS = frozenset({"ablation.ipynb", "table1.ipynb", "claims.ipynb", "findings.ipynb"})
-"""Notebooks that only read earlier runs' records: re-executed whenever an earlier run of the same
-call was executed, so that a summary never shows stale results (the findings page, which reads
-the runs of all the others, therefore comes last in a profile; the book still makes it the root)."""
+def ordered_runs(profile: Profile, only: Iterable[str] | None) -> list[RunSpec]:
+    """The runs to consider, each after the runs it reads (profile order where consistent)."""
+    return execution_order(select_runs(profile, only))
 
 
 def last_seconds(profile: Profile) -> Callable[[RunSpec], float]:
@@ -228,7 +208,7 @@ def reproduce(
     jobs = profile.jobs if jobs is None else jobs
     if jobs < 1:
         raise ReproduceError(f"jobs must be >= 1, got {jobs}")
-    specs = select_runs(profile, only)
+    specs = ordered_runs(profile, only)
     execute = executor or papermill_executor
     profile.runs_root.mkdir(parents=True, exist_ok=True)
     summary = Summary(profile.name)
@@ -259,23 +239,25 @@ def reproduce(
                 bar.write(message, file=sys.stdout)
                 bar.update(1)
 
-    def run(spec: RunSpec, refresh: bool) -> RunOutcome:
-        outcome = _run_one(profile, spec, force, execute, refresh, call)
+    executed: dict[str, str] = {}  # input id -> what happened to it, for the pages reading it
+
+    def run(spec: RunSpec) -> RunOutcome:
+        outcome = _run_one(profile, spec, force, execute, executed, call)
         report(spec, outcome)
         return outcome
 
-    executed = False  # did this call (re)run anything? then summaries must be refreshed
     try:
         for batch in execution_batches(specs, jobs, last_seconds(profile)):
             if len(batch) == 1:
-                refresh = executed and batch[0].notebook in SUMMARY_NOTEBOOKS
-                outcomes = [run(batch[0], refresh)]
+                outcomes = [run(batch[0])]
             else:
                 with kernel_threads(jobs) as threads, ThreadPoolExecutor(jobs) as pool:
                     call["threads_per_job"] = threads
-                    outcomes = list(pool.map(lambda spec: run(spec, False), batch))
+                    outcomes = list(pool.map(run, batch))
                 call["threads_per_job"] = None
-            executed = executed or any(o.status != "skipped" for o in outcomes)
+            executed.update(
+                {o.id: "re-executed in this call" for o in outcomes if o.status != "skipped"}
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -293,24 +275,23 @@ def _run_one(
     spec: RunSpec,
     force: bool,
     execute: Executor,
-    refresh: bool = False,
+    executed: dict[str, str] | None = None,
     call: dict[str, Any] | None = None,
 ) -> RunOutcome:
-    """Execute one run when forced, stale, or (``refresh``) a summary after executed runs.
-    ``call`` (when the ``reproduce`` call started, its jobs and threads) goes into the record."""
+    """Execute one run when forced or stale, including a page whose input (in ``executed``, the
+    runs this call executed) changed. ``call`` (when the ``reproduce`` call started, its jobs
+    and threads) goes into the record."""
     source = profile.repo / "notebooks" / spec.notebook
     if not source.is_file():
         # The profile was validated at load time; the notebook vanished since.
         raise ProfileError(f"{profile.path}: notebook {source} of run {spec.id!r} does not exist")
-    params = _canonical(spec.parameters(profile))
+    params = canonical_parameters(spec.parameters(profile))
     sha = notebook_sha256(source)
     rec_path = record_path(profile, spec.id)
     previous = read_record(rec_path)
     output = output_path(profile, spec.id)
 
-    reasons = ["forced"] if force else stale_reasons(profile, spec)
-    if refresh and not reasons:
-        reasons = ["summary of runs executed in this call"]
+    reasons = ["forced"] if force else stale_reasons(profile, spec, executed)
     if not reasons:
         return RunOutcome(spec.id, "skipped", float(previous.get("seconds") or 0.0))
 
@@ -338,6 +319,8 @@ def _run_one(
         "error": None,
         "call": dict(call or {}),
     }
+    if spec.reads:  # what this page reads now: a later change to one of them makes it stale
+        record["inputs"] = snapshot(spec.reads, lambda i: read_record(record_path(profile, i)))
     write_json(rec_path, record)
     before = train_seconds(folder)
     start = time.perf_counter()

@@ -12,9 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 
 from wbcrepro.reproduction.profiles import RunSpec
-
-SIDE_BY_SIDE_NOTEBOOKS = frozenset({"experiment.ipynb", "data_overview.ipynb"})
-"""Notebooks that read no other run's output: with ``jobs`` > 1 they may execute side by side."""
+from wbcrepro.reproduction.roles import side_by_side
 
 
 def execution_batches(
@@ -22,17 +20,19 @@ def execution_batches(
 ) -> list[list[RunSpec]]:
     """The runs in batches, in order; the runs of one batch may execute side by side.
 
-    One run per batch in profile order when ``jobs`` is 1. Otherwise the runs that read no other
-    run come first, as one batch sorted longest first by their last recorded ``seconds`` (never
-    run: first), so that the workers finish together; every other run follows alone in profile
-    order, after everything it can read (a profile lists a page after the runs it reads).
+    ``specs`` come in execution order (every run after the runs it reads,
+    :func:`wbcrepro.reproduction.roles.execution_order`). One run per batch in that order when
+    ``jobs`` is 1. Otherwise the training and data runs that read no other run
+    (:func:`~wbcrepro.reproduction.roles.side_by_side`) come first, as one batch sorted longest
+    first by their last recorded ``seconds`` (never run: first), so that the workers finish
+    together; every other run follows alone, in order, after everything it reads.
     """
     if jobs <= 1:
         return [[spec] for spec in specs]
-    side_by_side = [s for s in specs if s.notebook in SIDE_BY_SIDE_NOTEBOOKS]
-    side_by_side.sort(key=seconds, reverse=True)  # stable: ties keep profile order
-    rest = [[s] for s in specs if s.notebook not in SIDE_BY_SIDE_NOTEBOOKS]
-    return ([side_by_side] if side_by_side else []) + rest
+    first = [s for s in specs if side_by_side(s)]
+    first.sort(key=seconds, reverse=True)  # stable: ties keep profile order
+    rest = [[s] for s in specs if not side_by_side(s)]
+    return ([first] if first else []) + rest
 
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
