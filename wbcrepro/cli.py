@@ -64,18 +64,24 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from wbcrepro.inference.decision import label_space
+    from wbcrepro.inference.loading import load_model
     from wbcrepro.inference.predict import (
         collect_images,
         parse_extensions,
         predict_images,
         write_predictions,
     )
-    from wbcrepro.inference.shipped import load_predictor
 
+    if args.label_space:
+        label_space(args.label_space)  # a typo is a usage error before the model loads
     paths = collect_images(args.paths, parse_extensions(args.extensions))
-    predictor = load_predictor(args.checkpoint)
     result = predict_images(
-        predictor, paths, batch_size=args.batch_size, progress=sys.stderr.isatty()
+        load_model(args.checkpoint),
+        paths,
+        batch_size=args.batch_size,
+        progress=sys.stderr.isatty(),
+        label_space=args.label_space,
     )
     for path, error in result.skipped.itertuples(index=False):
         print(f"skipped {path}: {error}", file=sys.stderr)
@@ -94,7 +100,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_export_model(args: argparse.Namespace) -> int:
-    from wbcrepro.inference.model_loading import best_seed_folder
+    from wbcrepro.inference.run_model import best_seed_folder
     from wbcrepro.inference.shipped import DEFAULT_MODEL, export_model
 
     out = Path(args.out) if args.out else DEFAULT_MODEL
@@ -222,9 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "evaluate",
         help="evaluate a checkpoint on a dataset split",
-        description="Evaluate a run's checkpoint on a split of its dataset (the split stored in "
-        "the run folder when present). Overrides such as data_root=... or "
-        "dataset=... apply on top of the checkpoint's config.",
+        description="Evaluate a run's selected model on a split of its dataset (the split stored "
+        "in the run folder when present), through the loader and preprocessing 'wbcrepro "
+        "predict' uses. Overrides such as data_root=... or batch_size=... apply on top of the "
+        "run's config; the model and its preprocessing (arch, img_size, ...) are fixed.",
     )
     ev.add_argument("checkpoint", help="checkpoint.pt or the run folder holding it")
     ev.add_argument("overrides", nargs="*", metavar="key=value")
@@ -257,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="file suffixes searched in folders (default: every image type; pass .bmp for "
         "Zheng 2018, whose .png files are masks)",
     )
+    pr.add_argument(
+        "--label-space",
+        metavar="NAME",
+        help="answer in another label space: five-class or a registered dataset (e.g. "
+        "zheng2018, bccd-cropped). 'predicted' is then the class whose summed probability is "
+        "highest (band + segmented neutrophil -> neutrophil), as cross-domain evaluation "
+        "scores it; the p_<class> columns stay the model's own (default: the model's classes)",
+    )
     pr.add_argument("--batch-size", type=int, default=32)
     pr.set_defaults(func=_cmd_predict)
 
@@ -264,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export-model",
         help="write a run's selected model as one small shipped file",
         description="Export a run folder's selected model (best.pt, else checkpoint.pt) with "
-        "fp16 weights, class names, evaluation transform, source run and test metrics into one "
+        "fp16 weights (fp32 BatchNorm and head), class names, decode size and evaluation "
+        "transform, decision rule, source run and test metrics into one "
         "file of at most 10 MB (the default is the package's shipped model, used by "
         "'wbcrepro predict' without --checkpoint).",
     )

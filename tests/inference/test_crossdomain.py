@@ -29,7 +29,7 @@ from wbcrepro.inference.crossdomain import (
     predictions_csv_path,
     score,
 )
-from wbcrepro.inference.model_loading import read_run_model
+from wbcrepro.inference.run_model import read_run_model
 from wbcrepro.report import crossdomain_page as page
 from wbcrepro.runfolder import RunFolderError
 

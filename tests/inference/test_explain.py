@@ -111,7 +111,7 @@ def panel(tmp_path_factory) -> tuple[Path, dict]:
 
 @pytest.mark.slow
 def test_gradcam_panel_writes_one_png_and_a_record_naming_the_layer(panel):
-    from wbcrepro.inference.model_loading import file_sha256
+    from wbcrepro.inference.run_model import file_sha256
 
     folder, record = panel
     assert read_json(folder / "gradcam.json") == record

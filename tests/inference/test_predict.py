@@ -13,6 +13,7 @@ from tests.fixtures.model_run_folders import DS_STORE, cell_image, make_run_fold
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.cli import main
 from wbcrepro.inference import shipped
+from wbcrepro.inference.loading import load_model
 from wbcrepro.inference.predict import (
     NoImagesError,
     collect_images,
@@ -20,7 +21,7 @@ from wbcrepro.inference.predict import (
     predict_images,
     skipped_csv_path,
 )
-from wbcrepro.inference.shipped import export_model, load_shipped
+from wbcrepro.inference.shipped import export_model
 
 COLUMNS = ["path", "predicted", "confidence", *(f"p_{c}" for c in PAPER_CLASSES)]
 
@@ -180,7 +181,7 @@ def test_collect_images_keeps_order_and_names_each_file_once(cells) -> None:
 
 def test_predict_images_when_every_file_is_unreadable(model_files, cells) -> None:
     result = predict_images(
-        load_shipped(model_files[1], "cpu"), [cells / "broken.jpg", cells / ".DS_169665.jpg"]
+        load_model(model_files[1], "cpu"), [cells / "broken.jpg", cells / ".DS_169665.jpg"]
     )
     assert result.table.empty and result.table.columns.tolist() == COLUMNS
     assert len(result.skipped) == 2

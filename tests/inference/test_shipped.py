@@ -20,13 +20,14 @@ from wbcrepro.cli import main
 from wbcrepro.config import TrainConfig
 from wbcrepro.data.transforms import build_eval_transform, input_stats
 from wbcrepro.inference import shipped
-from wbcrepro.inference.model_loading import read_run_model
+from wbcrepro.inference.loading import load_model
+from wbcrepro.inference.run_model import read_run_model
 from wbcrepro.inference.shipped import (
     MAX_BYTES,
     ShippedModelError,
     describe_transform,
     export_model,
-    load_shipped,
+    read_shipped,
     rebuild_transform,
 )
 from wbcrepro.runfolder import RunFolderError
@@ -57,12 +58,15 @@ def test_export_writes_one_file_under_the_limit_with_its_metadata(lite0_run, exp
     assert out.stat().st_size == meta["bytes"] <= MAX_BYTES
     content = torch.load(out, map_location="cpu", weights_only=True)  # plain data only
     assert content["metadata"] == {k: v for k, v in meta.items() if k != "bytes"}
-    assert meta["format"] == "wbcrepro-shipped-model" and meta["format_version"] == 1
+    assert meta["format"] == "wbcrepro-shipped-model" and meta["format_version"] == 2
     assert meta["arch"] == "efficientnet_lite0"
     assert meta["implementation"] == "efficientnet_lite_pytorch"
     assert meta["class_names"] == list(PAPER_CLASSES)
     assert meta["num_classes"] == 6
     assert meta["img_size"] == TINY["img_size"] and meta["pre_crop_size"] == 37
+    assert meta["decode_shorter_side"] == 43  # ceil(37 * 1.15): the run's image cache
+    assert "summed" in meta["decision_rule"]
+    assert meta["weights_precision"].startswith("float16 convolution weights")
     mean, std = input_stats("efficientnet_lite0")
     assert meta["normalisation"] == {"mean": list(mean), "std": list(std)}
     assert [s["op"] for s in meta["eval_transform"]] == [
@@ -83,13 +87,20 @@ def test_export_writes_one_file_under_the_limit_with_its_metadata(lite0_run, exp
     assert dt.datetime.fromisoformat(meta["exported"]).date() == dt.datetime.now(dt.UTC).date()
 
 
-def test_weights_are_fp16_parameters_and_fp32_batchnorm_statistics(exported) -> None:
+def test_weights_are_fp16_large_convolutions_and_fp32_batchnorm_head_and_small_tensors(
+    exported,
+) -> None:
     content = torch.load(exported[0], map_location="cpu", weights_only=True)
     dtypes = {name: t.dtype for name, t in content["state_dict"].items()}
-    assert dtypes["_fc.weight"] == torch.float16
-    assert dtypes["_bn1.weight"] == torch.float16
+    assert dtypes["_conv_head.weight"] == torch.float16  # 409,600 weights
+    assert dtypes["_conv_stem.weight"] == torch.float32  # 864: small tensors stay exact
+    assert dtypes["_fc.weight"] == dtypes["_fc.bias"] == torch.float32
+    assert dtypes["_bn1.weight"] == dtypes["_bn1.bias"] == torch.float32
     assert dtypes["_bn1.running_var"] == torch.float32
     assert dtypes["_bn1.num_batches_tracked"] == torch.int64
+    halves = sum(t.numel() for t in content["state_dict"].values() if t.dtype == torch.float16)
+    total = sum(t.numel() for t in content["state_dict"].values() if t.is_floating_point())
+    assert halves / total > 0.95  # the bulk stays fp16: the file stays small
 
 
 def test_shipped_model_predicts_like_the_fp32_run_model(lite0_run, exported) -> None:
@@ -97,11 +108,11 @@ def test_shipped_model_predicts_like_the_fp32_run_model(lite0_run, exported) -> 
     run = read_run_model(lite0_run)
     reference = _probabilities(run.build("cpu"), build_eval_transform(run.cfg), images)
     assert len(set(reference.argmax(1))) >= 3, "the fixture must tell images apart"
-    model, class_names, transform, meta = load_shipped(exported[0], device="cpu")
-    assert not model.training
-    assert all(p.dtype == torch.float32 for p in model.parameters())
-    assert class_names == run.class_names and meta["arch"] == "efficientnet_lite0"
-    probabilities = _probabilities(model, transform, images)
+    loaded = load_model(exported[0], device="cpu")
+    assert not loaded.model.training and loaded.provenance["kind"] == "shipped"
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())
+    assert loaded.class_names == run.class_names and loaded.shipped["arch"] == "efficientnet_lite0"
+    probabilities = _probabilities(loaded.model, loaded.transform, images)
     np.testing.assert_allclose(probabilities, reference, atol=1e-2)
     assert (probabilities.argmax(1) == reference.argmax(1)).all()
 
@@ -121,6 +132,21 @@ def test_export_if_changed_skips_the_same_weights(lite0_run, tmp_path) -> None:
     assert now and out.is_file()
     again, now = shipped.export_if_changed(lite0_run, out)
     assert not now and again["source"]["model_sha256"] == meta["source"]["model_sha256"]
+    old = json.loads(out.with_suffix(".json").read_text())
+    out.with_suffix(".json").write_text(json.dumps({**old, "format_version": 1}))
+    _, now = shipped.export_if_changed(lite0_run, out)  # same weights, an older format
+    assert now and json.loads(out.with_suffix(".json").read_text())["format_version"] == 2
+
+
+def test_a_format_1_file_is_still_read_with_the_same_preprocessing(exported, tmp_path) -> None:
+    content = torch.load(exported[0], map_location="cpu", weights_only=True)
+    meta = {k: v for k, v in content["metadata"].items() if k != "decode_shorter_side"}
+    torch.save({**content, "metadata": {**meta, "format_version": 1}}, tmp_path / "v1.pt")
+    old, new = load_model(tmp_path / "v1.pt", "cpu"), load_model(exported[0], "cpu")
+    assert old.decode_side == new.decode_side == 43
+    torch.save({**content, "metadata": {**meta, "format_version": 9}}, tmp_path / "v9.pt")
+    with pytest.raises(ShippedModelError, match=r"v9\.pt has shipped-model format version 9"):
+        load_model(tmp_path / "v9.pt")
 
 
 def test_a_clone_without_weights_keeps_the_shipped_file_of_its_run(lite0_run, tmp_path) -> None:
@@ -189,15 +215,15 @@ def test_missing_default_model_says_which_file_and_how_to_make_it(tmp_path, monk
     missing = tmp_path / "models" / "pbc6.pt"
     monkeypatch.setattr(shipped, "DEFAULT_MODEL", missing)
     with pytest.raises(ShippedModelError) as err:
-        load_shipped()
+        load_model()
     assert str(missing) in str(err.value)
     assert "wbcrepro export-model RUN_FOLDER" in str(err.value)
 
 
 def test_a_checkpoint_is_not_a_shipped_model(lite0_run) -> None:
     with pytest.raises(ShippedModelError, match="not a wbcrepro shipped model"):
-        load_shipped(lite0_run / "best.pt")
-    assert not shipped.is_shipped_file(lite0_run / "best.pt")
+        read_shipped(lite0_run / "best.pt")
+    assert load_model(lite0_run / "best.pt", "cpu").provenance["kind"] == "checkpoint"
 
 
 def test_default_model_is_package_data_of_the_wheel() -> None:
@@ -230,7 +256,7 @@ def test_cli_export_model(lite0_run, tmp_path, capsys) -> None:
     assert main(["export-model", str(lite0_run), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"wrote {out}" in printed and "efficientnet_lite0" in printed and "best.pt" in printed
-    assert load_shipped(out, "cpu").metadata["source"]["run_id"] == "lite0-run"
+    assert load_model(out, "cpu").provenance["run_id"] == "lite0-run"
     assert main(["export-model", str(tmp_path / "nowhere")]) == 2
     assert "is neither a run folder nor an arm" in capsys.readouterr().err
 
@@ -249,7 +275,7 @@ def test_export_of_a_trained_run_reproduces_its_test_predictions(tiny, tmp_path)
     meta = export_model(folder, tmp_path / "m.pt")
     assert meta["source"]["model_file"] in ("best.pt", "checkpoint.pt")
     expected = pd.read_csv(folder / "predictions_test.csv")
-    result = predict_images(load_shipped(tmp_path / "m.pt", "cpu"), local_paths(expected["path"]))
+    result = predict_images(load_model(tmp_path / "m.pt", "cpu"), local_paths(expected["path"]))
     assert result.skipped.empty
     # fp16 weights move a probability now and then on a tiny, barely trained model (one image of
     # 12 by 0.28 once); the class must not move, and the probabilities must agree on the whole.

@@ -188,20 +188,14 @@ def _fabricate_val_macro_f1(monkeypatch, values: list[float]) -> None:
 
 
 def _test_probabilities(checkpoint: Path) -> np.ndarray:
-    """Class probabilities of a saved model on the run's test images, read as the run read them."""
-    from wbcrepro.data.loading import make_loader, make_table
-    from wbcrepro.data.transforms import build_eval_transform
-    from wbcrepro.inference.checkpoint_eval import load_trained
-    from wbcrepro.training.engine import evaluate
+    """Class probabilities of a saved model on the run's test images, through the shared
+    inference path (which must read them as the run read them)."""
+    from wbcrepro.inference.loading import class_probabilities, load_model
 
-    cfg, _, model, device = load_trained(checkpoint)
     folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
     split = pd.read_csv(folder / "split.csv")
-    split["path"] = local_paths(split["path"])
-    data = load_split_data(cfg, split)
-    table = make_table(data, "test", build_eval_transform(cfg), cfg)
-    loader = make_loader(table, cfg, train=False)
-    return evaluate(model, loader, None, device, cfg.channels_last)["probabilities"]
+    paths = local_paths(split.loc[split["split"] == "test", "path"])
+    return class_probabilities(load_model(checkpoint, "cpu"), paths).probabilities
 
 
 def _differs(a: dict, b: dict) -> bool:

@@ -12,14 +12,21 @@ mapping onto the paper's six classes (``DatasetSpec.to_paper``):
   listed with their counts;
 * a source class that the target lacks keeps its probability mass: when it wins the argmax the
   prediction is wrong, and how often that happens is reported.
+
+That rule is :func:`wbcrepro.inference.decision.decide`, the one ``wbcrepro predict
+--label-space`` uses; the model and its preprocessing come from
+:func:`wbcrepro.inference.loading.load_model`, as for prediction, ``wbcrepro evaluate`` and
+Grad-CAM, so an image scores here what it is predicted there. Records written before that shared
+path (no ``preprocessing`` key) read images at full size, skipping the run's decode downscale:
+the same input wherever the target's images are no larger than the decode size (Zheng 2018:
+at most 120 px), a slightly different one where they are (BCCD crops: 131 to 367 px).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,106 +38,32 @@ from sklearn.metrics import f1_score
 # runs in the cross-domain page's kernel, and the warning must not show on the page.
 warnings.filterwarnings("ignore", message="IProgress not found")
 
+from PIL import Image  # noqa: E402
+
 from wbcrepro.codehash import training_code_hash  # noqa: E402
 from wbcrepro.config import TrainConfig  # noqa: E402
-from wbcrepro.data.datasets import DatasetSpec, get_dataset  # noqa: E402
-from wbcrepro.data.loading import ImageTable, make_loader  # noqa: E402
-from wbcrepro.data.transforms import build_eval_transform  # noqa: E402
+from wbcrepro.data.datasets import get_dataset  # noqa: E402
 from wbcrepro.environment import collect_environment  # noqa: E402
 from wbcrepro.fileio import atomic_write, read_json_or_none, write_json  # noqa: E402
-from wbcrepro.inference.model_loading import (  # noqa: E402
+from wbcrepro.inference.decision import (  # noqa: E402, F401  (re-exported: the page's names)
+    ClassMapping,
+    build_class_map,
+    decide,
+    merge_probabilities,
+    spec_or_none,
+)
+from wbcrepro.inference.loading import class_probabilities, load_model  # noqa: E402
+from wbcrepro.inference.run_model import (  # noqa: E402
     best_seed_folder,
     keep_committed,
-    read_run_model,
     weights_sha256,
 )
 from wbcrepro.inference.shipped import describe_transform  # noqa: E402
 from wbcrepro.paths import cache_root  # noqa: E402
 from wbcrepro.paths import data_root as resolve_data_root  # noqa: E402
-from wbcrepro.training.engine import autocast_dtype, evaluate, pick_device  # noqa: E402
 from wbcrepro.training.metrics import bootstrap_macro_f1, classification_report, wilson_interval  # noqa: E402
 
 RECORD_KIND = "cross_domain_evaluation"
-
-
-@dataclass(frozen=True)
-class ClassMapping:
-    """How the source model's classes meet the target's."""
-
-    source_to_target: dict[str, str | None]
-    """Every source class -> the target class it counts as, or None (the target lacks it)."""
-    columns: tuple[str, ...]
-    """The merged classes the argmax runs over: the included target classes (target order),
-    then the source classes the target lacks."""
-    included: tuple[str, ...]
-    """Target classes that at least one source class maps onto (scored)."""
-    excluded: tuple[str, ...]
-    """Target classes no source class maps onto (their images are left out)."""
-
-    @property
-    def absent_from_target(self) -> tuple[str, ...]:
-        return self.columns[len(self.included) :]
-
-
-def _covers(spec: DatasetSpec | None, name: str) -> frozenset[str]:
-    """The paper classes ``name`` stands for (its own name where the spec gives none)."""
-    paper = spec.to_paper.get(name) if spec is not None else None
-    return frozenset(paper or (name,))
-
-
-def build_class_map(
-    source_classes: Sequence[str],
-    target_classes: Sequence[str],
-    source_spec: DatasetSpec | None = None,
-    target_spec: DatasetSpec | None = None,
-    explicit: Mapping[str, str | None] | None = None,
-) -> ClassMapping:
-    """Match classes by meaning (see the module docstring); ``explicit`` overrides single source
-    classes (``{source: target or None}``). Unknown names and ambiguous matches raise."""
-    explicit = dict(explicit or {})
-    unknown = sorted(set(explicit) - set(source_classes))
-    bad_targets = sorted({t for t in explicit.values() if t is not None} - set(target_classes))
-    if unknown or bad_targets:
-        raise ValueError(
-            f"class_map names unknown source class(es) {unknown} or target class(es) "
-            f"{bad_targets}; source classes: {list(source_classes)}, target classes: "
-            f"{list(target_classes)}"
-        )
-    mapping: dict[str, str | None] = {}
-    for source in source_classes:
-        if source in explicit:
-            mapping[source] = explicit[source]
-            continue
-        covers = _covers(source_spec, source)
-        matches = [t for t in target_classes if covers <= _covers(target_spec, t)]
-        if len(matches) > 1:
-            raise ValueError(
-                f"source class {source!r} matches several target classes {matches}; "
-                "pass class_map to choose"
-            )
-        mapping[source] = matches[0] if matches else None
-    included = tuple(t for t in target_classes if t in mapping.values())
-    excluded = tuple(t for t in target_classes if t not in included)
-    absent = tuple(s for s in source_classes if mapping[s] is None)
-    return ClassMapping(mapping, included + absent, included, excluded)
-
-
-def merge_probabilities(
-    probabilities: np.ndarray, source_classes: Sequence[str], mapping: ClassMapping
-) -> np.ndarray:
-    """Source-class probabilities (n, S) -> merged-class probabilities (n, len(columns)): each
-    included target class gets the sum of its source classes, each absent class its own."""
-    probabilities = np.asarray(probabilities, dtype=float)
-    if probabilities.ndim != 2 or probabilities.shape[1] != len(source_classes):
-        raise ValueError(
-            f"probabilities of shape {probabilities.shape} do not fit {len(source_classes)} "
-            "source classes"
-        )
-    merged = np.zeros((len(probabilities), len(mapping.columns)))
-    for i, source in enumerate(source_classes):
-        column = mapping.source_to_target[source] or source
-        merged[:, mapping.columns.index(column)] += probabilities[:, i]
-    return merged
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, mapping: ClassMapping, seed: int = 0) -> dict:
@@ -187,15 +120,29 @@ def predictions_csv_path(out_json: str | Path) -> Path:
     return out_json.with_name(f"{out_json.stem}.predictions.csv")
 
 
-def _spec_or_none(name: str) -> DatasetSpec | None:
-    try:
-        return get_dataset(name)
-    except KeyError:
-        return None
+PREPROCESSING_NOTE = (
+    "wbcrepro.inference.loading: the preprocessing of the run's own evaluation, shared with "
+    "wbcrepro predict, wbcrepro evaluate and Grad-CAM (decode to RGB, downscale the shorter side "
+    "to decode_shorter_side where it is larger, then eval_transform)"
+)
+"""How images are read since the shared path; a record without ``preprocessing`` read them at
+full size (no downscale), which differs only for images larger than the decode size."""
+
+
+def _shorter_sides(paths: list[str]) -> dict[str, int]:
+    """Min, median and max shorter side of the target's images (header reads only): whether the
+    decode downscale touches them at all."""
+    sides = []
+    for path in paths:
+        with Image.open(path) as image:
+            sides.append(min(image.size))
+    if not sides:
+        return {}
+    return {"min": min(sides), "median": int(np.median(sides)), "max": max(sides)}
 
 
 def evaluate_cross_domain(
-    run_folder: str | Path,
+    source: str | Path | None,
     target_dataset: str,
     out_json: str | Path,
     data_root: str | Path | None = None,
@@ -203,44 +150,36 @@ def evaluate_cross_domain(
     batch_size: int = 64,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate the run's selected model on all images of ``target_dataset``; write the record
-    to ``out_json`` and the per-image predictions beside it; return the record."""
-    run = read_run_model(run_folder)
+    """Evaluate a model on all images of ``target_dataset``; write the record to ``out_json``
+    and the per-image predictions beside it; return the record. ``source`` is anything
+    :func:`~wbcrepro.inference.loading.load_model` takes: a run folder (its selected model), a
+    checkpoint, a shipped file, or None (the package's shipped model)."""
+    loaded = load_model(source)
+    names = loaded.class_names
     target_spec = get_dataset(target_dataset)
     load_cfg = TrainConfig.from_flat(
         {"dataset": target_dataset, "data_root": str(data_root or ""), "num_classes": 0}
     )
-    loaded = target_spec.load(load_cfg)
+    loaded_target = target_spec.load(load_cfg)
     mapping = build_class_map(
-        run.class_names, loaded.classes, _spec_or_none(run.cfg.dataset), target_spec, class_map
+        names, loaded_target.classes, spec_or_none(loaded.cfg.dataset), target_spec, class_map
     )
-    manifest = loaded.manifest
+    manifest = loaded_target.manifest
     scored = manifest[manifest["label"].isin(mapping.included)].reset_index(drop=True)
     left_out = Counter(manifest.loc[~manifest["label"].isin(mapping.included), "label"])
 
-    device = pick_device(run.cfg.device)
-    transform = build_eval_transform(run.cfg)
-    table = ImageTable(scored["path"].tolist(), [0] * len(scored), transform)
-    loader = make_loader(table, run.cfg.replace(batch_size=batch_size, num_workers=0), False)
-    result = evaluate(
-        run.build(device),
-        loader,
-        None,
-        device,
-        False,
-        autocast_dtype(device, run.cfg.precision),
-        progress=progress,
-        desc=f"{target_dataset}",
+    paths = scored["path"].tolist()
+    result = class_probabilities(
+        loaded, paths, batch_size=batch_size, progress=progress, desc=target_dataset
     )
-    merged = merge_probabilities(result["probabilities"], run.class_names, mapping)
+    merged, y_pred = decide(result.probabilities, names, mapping)
     columns = list(mapping.columns)
     y_true = np.array([columns.index(label) for label in scored["label"]], dtype=int)
-    y_pred = merged.argmax(1) if len(merged) else np.zeros(0, dtype=int)
     root = resolve_data_root(load_cfg.data_root)
 
     predictions = pd.DataFrame(
         {
-            "path": [_portable(p, root) for p in scored["path"]],
+            "path": [_portable(p, root) for p in paths],
             "label": scored["label"],
             "predicted": [columns[i] for i in y_pred],
             "correct": y_true == y_pred,
@@ -254,18 +193,19 @@ def evaluate_cross_domain(
     record = {
         "kind": RECORD_KIND,
         "source": {
-            **run.provenance(),
-            "class_names": list(run.class_names),
-            "arch": run.cfg.arch,
-            "img_size": run.cfg.img_size,
+            **loaded.provenance,
+            "class_names": list(names),
+            "arch": loaded.cfg.arch,
+            "img_size": loaded.cfg.img_size,
         },
         "target": {
             "dataset": target_dataset,
             "synthetic": target_spec.synthetic,
-            "class_names": list(loaded.classes),
+            "class_names": list(loaded_target.classes),
             "images": len(manifest),
-            "excluded_by_loader": dict(Counter(loaded.excluded["reason"])),
-            "notes": list(loaded.notes),
+            "image_shorter_side": _shorter_sides(paths),
+            "excluded_by_loader": dict(Counter(loaded_target.excluded["reason"])),
+            "notes": list(loaded_target.notes),
         },
         "n_images": len(scored),
         "class_map": mapping.source_to_target,
@@ -279,10 +219,11 @@ def evaluate_cross_domain(
             }
             for name in mapping.excluded
         ],
-        "metrics": score(y_true, y_pred, mapping, seed=run.cfg.seed),
+        "metrics": score(y_true, y_pred, mapping, seed=loaded.cfg.seed),
         "predictions_csv": csv_path.name,
-        "eval_transform": describe_transform(transform),
-        "environment": collect_environment(device),
+        "preprocessing": {"decode_shorter_side": loaded.decode_side, "path": PREPROCESSING_NOTE},
+        "eval_transform": describe_transform(loaded.transform),
+        "environment": collect_environment(loaded.device),
         "training_code_hash": training_code_hash(),
     }
     write_json(out_json, record)
@@ -320,7 +261,7 @@ def evaluate_or_load(
     ``run_folder`` may name an arm: its best seed on validation is used (never the test split).
     Where the run's weights are not there (a clone), a record that is current apart from the
     unverifiable sha256 is kept when it names this run and its selected epoch
-    (:func:`~wbcrepro.inference.model_loading.keep_committed`); anything else says to retrain."""
+    (:func:`~wbcrepro.inference.run_model.keep_committed`); anything else says to retrain."""
     run_folder = best_seed_folder(run_folder)
     record = read_json_or_none(out_json)
     sha = weights_sha256(run_folder)

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from wbcrepro.data.images import read_image
 from wbcrepro.fileio import atomic_write, read_json_or_none, write_json
 from wbcrepro.report.figures import GRADCAM_PNG, compact_png, read_predictions
 from wbcrepro.runfolder import RunFolderError, predictions_file
@@ -192,8 +191,9 @@ def gradcam_panel(
         return {"requested": False}
     import torch
 
-    from wbcrepro.data.transforms import build_eval_transform, input_stats
-    from wbcrepro.inference.model_loading import keep_committed, read_run_model, weights_sha256
+    from wbcrepro.data.transforms import input_stats
+    from wbcrepro.inference.loading import load_model
+    from wbcrepro.inference.run_model import keep_committed, weights_sha256
     from wbcrepro.model.networks import implementation_of
 
     folder = Path(run_folder)
@@ -208,8 +208,9 @@ def gradcam_panel(
     if (record := _current(json_path, out_png, key)) is not None:
         print(f"Grad-CAM panel {out_png} is current for the run's weights; nothing computed.")
         return record
-    run = read_run_model(folder)
-    cfg, names = run.cfg, list(run.class_names)
+    loaded = load_model(folder, device)
+    run = loaded.run
+    cfg, names = loaded.cfg, list(loaded.class_names)
     table = read_predictions(folder, cfg.to_flat(), "test")
     chosen = choose_images(table, names, per_class, seed)
     if chosen.empty:
@@ -217,11 +218,11 @@ def gradcam_panel(
             f"no test image for Grad-CAM: {folder / predictions_file('test')} is missing, empty "
             "or names no image file that is there"
         )
-    transform = build_eval_transform(cfg)
-    batch = torch.stack([transform(read_image(f)) for f in chosen["file"]])
-    model = run.build(device)
-    layer_name, layer = target_layer(model, cfg.arch, cfg.impl)
-    cams, probs, fmap = compute_cams(model, layer, batch.to(device))
+    # The run's own preprocessing (decode downscale, then the evaluation transform): the
+    # explained input is the one the recorded prediction came from.
+    batch = torch.stack([loaded.preprocess(f) for f in chosen["file"]])
+    layer_name, layer = target_layer(loaded.model, cfg.arch, cfg.impl)
+    cams, probs, fmap = compute_cams(loaded.model, layer, loaded.model_input(batch))
     tiles, images = _tiles(chosen, batch, cams, probs, names, input_stats(cfg.arch))
     synthetic = bool(((run.results or {}).get("dataset") or {}).get("synthetic"))
     title = (
@@ -239,6 +240,7 @@ def gradcam_panel(
         "target_layer": layer_name,
         "feature_map": list(fmap),
         "img_size": cfg.img_size,
+        "decode_shorter_side": loaded.decode_side,
         "arch": cfg.arch,
         "implementation": implementation_of(cfg.arch, cfg.impl),
         "model_file": run.model_file.name,

@@ -1,5 +1,10 @@
 """Class predictions for image files and folders, for ``wbcrepro predict``.
 
+The model, its preprocessing and the batched probabilities come from
+:mod:`wbcrepro.inference.loading`, the answer from :mod:`wbcrepro.inference.decision`: the same
+path as ``wbcrepro evaluate``, cross-domain evaluation and Grad-CAM, so a file gets the answer
+the run's own evaluation gave it.
+
 Real folders hold files that are not images although they are named like one (PBC ships a macOS
 ``.DS_Store`` renamed ``neutrophil/.DS_169665.jpg``), and truncated downloads. One such file must
 not cost the user the other thousands of predictions, nor vanish without a word: unreadable files
@@ -8,20 +13,18 @@ are skipped and returned with their error, for the caller to list (and to fail t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-import torch
-from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
-from wbcrepro.data.images import IMAGE_SUFFIXES, ImageReadError, decode_resized
-from wbcrepro.data.loading import CACHE_UPSCALE
+from wbcrepro.data.images import IMAGE_SUFFIXES
 from wbcrepro.fileio import atomic_write
-from wbcrepro.inference.shipped import Predictor
+from wbcrepro.inference.decision import decide, identity_map, map_to_space
+from wbcrepro.inference.decision import label_space as resolve_label_space
+from wbcrepro.inference.loading import LoadedModel, class_probabilities
 
 SKIPPED_COLUMNS = ["path", "error"]
 
@@ -65,89 +68,52 @@ def collect_images(inputs: Sequence[str | Path], extensions: Sequence[str]) -> l
     return list(dict.fromkeys(found))
 
 
-def decode_side(metadata: dict) -> int | None:
-    """The shorter side the source run decoded its images to before the transform (its image
-    cache; see :func:`wbcrepro.data.loading.cache_side`), or None when it read them at full size.
-    Decoding the same way makes a prediction here equal the run's own for the same file."""
-    params = (metadata.get("source") or {}).get("params") or {}
-    if not params.get("cache_images", True) or not metadata.get("pre_crop_size"):
-        return None
-    return math.ceil(metadata["pre_crop_size"] * CACHE_UPSCALE)
-
-
-class _Files(Dataset):
-    """Image files -> (index, tensor or None, error or None): a bad file is data, not a crash."""
-
-    def __init__(self, paths: Sequence[Path], transform, side: int | None = None) -> None:
-        self.paths = list(paths)
-        self.transform = transform
-        self.side = side
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int):
-        try:
-            return index, self.transform(decode_resized(self.paths[index], self.side)), None
-        except ImageReadError as err:
-            return index, None, str(err)
-
-
-def _collate(items):
-    good = [(index, image) for index, image, error in items if error is None]
-    bad = [(index, error) for index, _, error in items if error is not None]
-    images = torch.stack([image for _, image in good]) if good else None
-    return [index for index, _ in good], images, bad
-
-
 @dataclass(frozen=True)
 class Predictions:
     table: pd.DataFrame
-    """``path, predicted, confidence, p_<class>...``: one row per image read."""
+    """``path, predicted, confidence, p_<class>...``: one row per image read. ``p_<class>`` are
+    the model's own class probabilities; ``predicted`` and ``confidence`` are the answer of
+    :func:`wbcrepro.inference.decision.decide` in the requested label space (the model's own by
+    default) and its summed probability."""
     skipped: pd.DataFrame
     """``path, error``: every file that could not be read as an image."""
 
 
-@torch.inference_mode()
 def predict_images(
-    predictor: Predictor,
+    loaded: LoadedModel,
     paths: Sequence[str | Path],
     batch_size: int = 32,
     num_workers: int = 0,
     progress: bool = False,
+    label_space: str | None = None,
 ) -> Predictions:
-    """Predict every readable file of ``paths`` (in their order); unreadable ones are skipped."""
-    if batch_size < 1:
-        raise ValueError(f"batch size must be >= 1, got {batch_size}")
+    """Predict every readable file of ``paths`` (in their order); unreadable ones are skipped.
+
+    ``label_space`` (``five-class`` or a registered dataset such as ``zheng2018``) answers in
+    that label space by the one decision rule, exactly as cross-domain evaluation scores it."""
     paths = [Path(p) for p in paths]
-    model, class_names = predictor.model, predictor.class_names
-    device = next(model.parameters()).device
-    loader = DataLoader(
-        _Files(paths, predictor.transform, decode_side(predictor.metadata)),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        collate_fn=_collate,
+    names = loaded.class_names
+    mapping = (
+        map_to_space(names, loaded.cfg.dataset, resolve_label_space(label_space))
+        if label_space
+        else identity_map(names)
     )
-    model.eval()
-    kept: list[int] = []
-    probabilities: list[torch.Tensor] = []
-    skipped: list[tuple[str, str]] = []
-    for indices, images, bad in tqdm(loader, desc="predict", disable=not progress, leave=False):
-        skipped += [(str(paths[i]), error) for i, error in bad]
-        if images is None:
-            continue
-        probabilities.append(model(images.to(device)).float().softmax(1).cpu())
-        kept += indices
-    probs = torch.cat(probabilities).numpy() if probabilities else torch.zeros(0, len(class_names))
+    result = class_probabilities(
+        loaded, paths, batch_size, num_workers, skip_unreadable=True, progress=progress
+    )
+    probs = result.probabilities
+    merged, answers = decide(probs, names, mapping)
+    rows = np.arange(len(answers))
     table = pd.DataFrame(
         {
-            "path": [str(paths[i]) for i in kept],
-            "predicted": [class_names[i] for i in probs.argmax(1)] if len(kept) else [],
-            "confidence": probs.max(1).round(6) if len(kept) else [],
+            "path": [str(paths[i]) for i in result.indices],
+            "predicted": [mapping.columns[i] for i in answers],
+            "confidence": merged[rows, answers].round(6),
         }
     )
-    for i, name in enumerate(class_names):
-        table[f"p_{name}"] = probs[:, i].round(6) if len(kept) else []
+    for i, name in enumerate(names):
+        table[f"p_{name}"] = probs[:, i].round(6)
+    skipped = [(str(paths[i]), error) for i, error in result.skipped]
     return Predictions(table, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS))
 
 

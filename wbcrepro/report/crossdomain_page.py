@@ -60,8 +60,31 @@ def header(record: Mapping[str, Any], profile: str) -> Markdown:
     ]
     if tgt.get("notes"):
         lines.append("Target notes: " + "; ".join(tgt["notes"]) + ".")
+    lines.append(preprocessing_text(record))
     text = "\n\n".join(lines)
     return Markdown((SYNTHETIC_NOTE + "\n\n" if _is_synthetic(record) else "") + text)
+
+
+def preprocessing_text(record: Mapping[str, Any]) -> str:
+    """How the target's images were read: by the path ``wbcrepro predict`` and the run's own
+    evaluation share, or (an older record) at full size."""
+    pre, sides = record.get("preprocessing"), record["target"].get("image_shorter_side") or {}
+    size = f" (shorter sides {sides['min']} to {sides['max']} px)" if sides else ""
+    if pre is None:
+        return (
+            "Images were read at full size: this record predates the shared preprocessing of "
+            "`wbcrepro predict` and the run's own evaluation, which first downscale the shorter "
+            "side to the run's decode size (211 px for a 160 px model). The inputs are the same "
+            "wherever the target's images are no larger (Zheng 2018: at most 120 px), slightly "
+            "different where they are larger (BCCD crops: 131 to 367 px)."
+        )
+    side = pre.get("decode_shorter_side")
+    decode = f"shorter side downscaled to {side} px where larger" if side else "full size"
+    return (
+        f"Images{size} were read as the run's own evaluation and `wbcrepro predict` read them: "
+        f"{decode}, then the evaluation transform; the answer is the summed-probability argmax "
+        "that `wbcrepro predict --label-space` gives."
+    )
 
 
 def summary_table(record: Mapping[str, Any]) -> pd.DataFrame:

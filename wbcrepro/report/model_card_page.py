@@ -38,6 +38,24 @@ def _transform_text(steps: Sequence[Mapping[str, Any]]) -> str:
     return " -> ".join(parts)
 
 
+def _decode_text(card: Mapping[str, Any]) -> str:
+    """How an image file is decoded before the transform (format 1 did not record it)."""
+    side = card.get("decode_shorter_side", "not recorded")
+    if side is None:
+        return "decoded at full size"
+    return f"decoded with the shorter side downscaled to {side} px (smaller images as they are)"
+
+
+def _batchnorm_text(record: Mapping[str, Any] | None) -> str:
+    if not record:
+        return "not recorded"
+    return f"{record.get('applied')}: {record.get('note', '')}".rstrip(": ")
+
+
+def _precision(card: Mapping[str, Any]) -> str:
+    return card.get("weights_precision") or card.get("weights_dtype") or "not recorded"
+
+
 def card_table(card: Mapping[str, Any]) -> pd.DataFrame:
     """The card's facts, one per row."""
     source, test = card["source"], card.get("test_metrics") or {}
@@ -50,8 +68,11 @@ def card_table(card: Mapping[str, Any]) -> pd.DataFrame:
         + f", train subset {params.get('train_subset') or 'all'}, {params.get('epochs')} epochs",
         "selected": f"epoch {source['epoch']} of run `{source['run_id']}` (best validation "
         "macro-F1; the seed with the best validation macro-F1 of its arm)",
-        "input": f"{card['img_size']} px RGB; " + _transform_text(card["eval_transform"]),
-        "weights": f"{card['weights_dtype']}, {card['bytes'] / 1e6:.1f} MB",
+        "input": f"{card['img_size']} px RGB; {_decode_text(card)}; "
+        + _transform_text(card["eval_transform"]),
+        "decision rule": card.get("decision_rule") or "argmax over the classes",
+        "BatchNorm": _batchnorm_text(card.get("batchnorm")),
+        "weights": f"{_precision(card)}, {card['bytes'] / 1e6:.1f} MB",
         "test accuracy [95% CI]": with_ci(test.get("accuracy"), test.get("accuracy_ci95") or ()),
         "test balanced accuracy": pct(test.get("balanced_accuracy")),
         "test macro-F1 [95% CI]": with_ci(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from wbcrepro.fileio import write_json
-from wbcrepro.inference.model_loading import best_seed_folder
+from wbcrepro.inference.run_model import best_seed_folder
 from wbcrepro.runfolder import RESULTS, RunFolderError
 
 
@@ -40,7 +40,7 @@ def test_model_files_left_from_another_training_are_refused(tmp_path: Path) -> N
 
     from tests.fixtures.model_run_folders import make_run_folder
     from wbcrepro.fileio import read_json
-    from wbcrepro.inference.model_loading import read_run_model, weights_sha256
+    from wbcrepro.inference.run_model import read_run_model, weights_sha256
 
     run = make_run_folder(tmp_path / "run", "efficientnet_lite0")
     best = torch.load(run / "best.pt", weights_only=False)

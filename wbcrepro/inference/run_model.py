@@ -1,4 +1,8 @@
-"""The model a run folder stands for: its selected weights, config and class names, rebuilt.
+"""The model a run folder stands for: its selected weights, config and class names, checked.
+
+This is the run-folder half of loading a model; :mod:`wbcrepro.inference.loading` turns what it
+reads (or a shipped file) into the one :class:`~wbcrepro.inference.loading.LoadedModel` that
+prediction, evaluation, cross-domain evaluation, Grad-CAM and export all use.
 
 A run folder may hold two models: ``checkpoint.pt`` (the last epoch, with the optimizer, for
 resuming) and ``best.pt`` (the epoch selected on validation). Whatever uses a trained run from the
@@ -23,16 +27,9 @@ from wbcrepro.config import TrainConfig
 from wbcrepro.fileio import read_json, read_json_or_none
 from wbcrepro.model.networks import build_network, head_prefix
 from wbcrepro.runfolder import BEST, CHECKPOINT, PARAMS, RESULTS, RunFolderError
+from wbcrepro.training.run_files import selected_model_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def selected_model_file(path: str | Path) -> Path:
-    """A file as given; for a run folder its ``best.pt`` when present, else ``checkpoint.pt``."""
-    path = Path(path)
-    if not path.is_dir():
-        return path
-    return path / BEST if (path / BEST).is_file() else path / CHECKPOINT
 
 
 def best_seed_folder(path: str | Path, metric: str = "macro_f1") -> Path:
