@@ -253,3 +253,25 @@ def test_predict_on_zheng_2018_scores_what_cross_domain_evaluation_scores(tmp_pa
     assert accuracy == record["metrics"]["accuracy"]
     answers = dict(zip(truth["path"].map(lambda p: Path(p).name), truth["predicted"], strict=True))
     assert predicted["predicted"].tolist() == [answers[Path(p).name] for p in predicted["path"]]
+
+
+def test_a_cross_domain_page_of_the_shipped_file_scores_what_predict_answers(
+    setup, tmp_path, monkeypatch
+) -> None:
+    """``source_run: wbcrepro/assets/pbc6.pt`` in a profile: the page evaluates the file itself
+    (its sha256 decides when the record is current), and ``predict --label-space`` agrees."""
+    shipped = setup.root / "shipped.pt"
+    assert crossdomain.source_path("book/runs/cpu", str(shipped)) == shipped
+    assert crossdomain.source_path("book/runs/cpu", "main-pbc") == Path("book/runs/cpu/main-pbc")
+    out = tmp_path / "page" / "crossdomain.json"
+    record = crossdomain.evaluate_or_load(shipped, "zheng2018", out, data_root=setup.data)
+    assert record["source"]["kind"] == "shipped"
+    calls = []
+    monkeypatch.setattr(crossdomain, "evaluate_cross_domain", lambda *a, **k: calls.append(a))
+    assert crossdomain.evaluate_or_load(shipped, "zheng2018", out, data_root=setup.data) == record
+    assert calls == []  # current for the same file: read back, not evaluated again
+    monkeypatch.setenv("WBCREPRO_DATA", str(setup.data))
+    answers = _predict_csv(setup, tmp_path, "--label-space", "zheng2018", model=shipped)
+    page = pd.read_csv(out.parent / record["predictions_csv"])
+    by_name = dict(zip(page["path"].map(lambda p: Path(p).name), page["predicted"], strict=True))
+    assert [by_name[Path(p).name] for p in answers["path"]] == answers["predicted"].tolist()

@@ -37,12 +37,13 @@ CARD = {
 }
 
 
-def crossdomain(target: str, accuracy: float) -> dict:
+def crossdomain(target: str, accuracy: float, kind: str = "run folder") -> dict:
     per_class = {
         "neutrophil": {"recall": accuracy, "support": 10},
         "basophil": {"recall": 0.0, "support": 0},
     }
     return {
+        "source": {"kind": kind, "run_id": "main-pbc-s1"},
         "target": {"dataset": target},
         "metrics": {"n": 10, "accuracy": accuracy, "accuracy_ci95": [0.1, 0.9], "macro_f1": 0.5,
                     "per_class": per_class},
@@ -68,9 +69,10 @@ def test_card_reads_the_metadata_json_beside_the_weights(tmp_path) -> None:
 def test_crossdomain_table_has_one_column_per_target_and_skips_empty_classes(tmp_path) -> None:
     for run_id, target, acc in (("cd-zheng", "zheng2018", 0.28), ("cd-bccd", "bccd-cropped", 0.14)):
         write_json(tmp_path / run_id / "crossdomain.json", crossdomain(target, acc))
-    records = card_page.load_crossdomain(tmp_path, "cd-zheng, cd-bccd, cd-missing")
+    write_json(tmp_path / "cd-file" / "crossdomain.json", crossdomain("zheng2018", 0.3, "shipped"))
+    records = card_page.load_crossdomain(tmp_path, "cd-zheng, cd-bccd, cd-file, cd-missing")
     table = card_page.crossdomain_table(records)
-    assert list(table.columns) == ["zheng2018", "bccd-cropped"]
+    assert list(table.columns) == ["zheng2018", "bccd-cropped", "zheng2018 (this file)"]
     assert table.loc["recall neutrophil", "zheng2018"] == 0.28
     assert "recall basophil" not in table.index  # no support: nothing measured
     assert card_page.crossdomain_table([]).empty

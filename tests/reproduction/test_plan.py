@@ -362,3 +362,17 @@ def test_plan_writes_nothing_and_runs_nothing(
     capsys.readouterr()
     assert main(["reproduce", "--profile", "p", "--json"]) == 2
     assert "--json goes with --plan" in capsys.readouterr().err
+
+
+def test_a_model_file_parameter_reads_no_run() -> None:
+    from wbcrepro.reproduction.roles import role_of
+
+    reads = role_of("crossdomain.ipynb").reads
+    assert reads({"source_run": "main-pbc"}) == ["main-pbc"]
+    assert reads({"source_run": "wbcrepro/assets/pbc6.pt"}) == []
+    card = role_of("model_card.ipynb").reads
+    assert card({"source_run": "main-pbc", "crossdomain_runs": "cd-zheng,cd-shipped"}) == [
+        "main-pbc",
+        "cd-zheng",
+        "cd-shipped",
+    ]

@@ -1,8 +1,8 @@
 """Image files on disk: which files are images, and reading them with errors that name the file.
 
 The one module both the dataset loaders (``wbcrepro.data.datasets``) and the training input pipeline
-(``wbcrepro.data.loading``) read images through, so that neither depends on the other for it and a bad
-file fails the same way everywhere.
+(``wbcrepro.data.loading``) read images through, so that neither depends on the other for it and a
+bad file fails the same way everywhere.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A run's data: the registered dataset loaded and split, the decode-once cache, DataLoaders.
 
-Image files are read through :mod:`wbcrepro.data.images` (errors naming the file); datasets come from
-the registry :mod:`wbcrepro.data.datasets`, which never imports this module.
+Image files are read through :mod:`wbcrepro.data.images` (errors naming the file); datasets come
+from the registry :mod:`wbcrepro.data.datasets`, which never imports this module.
 
 A dataset is described by a *manifest*: a DataFrame with one row per image and the columns
 ``path``, ``label`` (a class name), ``group`` (its source) and, once split, ``split``.

@@ -55,6 +55,7 @@ from wbcrepro.inference.decision import (  # noqa: E402, F401  (re-exported: the
 from wbcrepro.inference.loading import class_probabilities, load_model  # noqa: E402
 from wbcrepro.inference.run_model import (  # noqa: E402
     best_seed_folder,
+    file_sha256,
     keep_committed,
     weights_sha256,
 )
@@ -247,6 +248,11 @@ def is_current(
     )
 
 
+def source_path(runs_root: str | Path, source: str) -> Path:
+    """A notebook's ``source_run``: a model file (``.pt``) as given, else ``runs_root/<id>``."""
+    return Path(source) if source.endswith((".pt", ".pth")) else Path(runs_root) / source
+
+
 def evaluate_or_load(
     run_folder: str | Path,
     target_dataset: str,
@@ -258,14 +264,23 @@ def evaluate_or_load(
 ) -> dict[str, Any]:
     """The record at ``out_json`` when it is current (same model file sha256, same code hash,
     same target and class map, predictions CSV present); else evaluate and write it.
-    ``run_folder`` may name an arm: its best seed on validation is used (never the test split).
+    ``run_folder`` may name an arm: its best seed on validation is used (never the test split);
+    or a model file (the shipped ``wbcrepro/assets/pbc6.pt``), evaluated exactly as
+    ``wbcrepro predict`` runs it.
     Where the run's weights are not there (a clone), a record that is current apart from the
     unverifiable sha256 is kept when it names this run and its selected epoch
     (:func:`~wbcrepro.inference.run_model.keep_committed`); anything else says to retrain."""
-    run_folder = best_seed_folder(run_folder)
     record = read_json_or_none(out_json)
-    sha = weights_sha256(run_folder)
     usable = not force and predictions_csv_path(out_json).is_file()
+    if Path(run_folder).is_file():  # a model file (the shipped one): what `predict` uses
+        sha = file_sha256(Path(run_folder))
+        if usable and is_current(record, sha, target_dataset, class_map):
+            return record
+        return evaluate_cross_domain(
+            run_folder, target_dataset, out_json, data_root, class_map, **kwargs
+        )
+    run_folder = best_seed_folder(run_folder)
+    sha = weights_sha256(run_folder)
     if sha is None:
         made_from = (record or {}).get("source") or {}
         current = is_current(record, made_from.get("model_sha256"), target_dataset, class_map)

@@ -36,10 +36,9 @@ from tqdm.auto import tqdm
 
 from wbcrepro.config import TrainConfig
 from wbcrepro.data.images import ImageReadError, decode_resized
-from wbcrepro.data.loading import cache_side
 from wbcrepro.data.transforms import build_eval_transform
 from wbcrepro.inference import shipped
-from wbcrepro.inference.run_model import RunModel, file_sha256, read_run_model
+from wbcrepro.inference.run_model import RunModel, file_sha256, read_run_model, run_decode_side
 from wbcrepro.inference.shipped import ShippedModelError, read_shipped, rebuild_transform
 from wbcrepro.model.networks import build_network, to_device
 from wbcrepro.runfolder import RunFolderError
@@ -113,12 +112,6 @@ def downscale(image: Image.Image, shorter_side: int | None) -> Image.Image:
     scale = shorter_side / min(width, height)
     size = (max(shorter_side, round(width * scale)), max(shorter_side, round(height * scale)))
     return image.resize(size, Image.Resampling.BILINEAR)
-
-
-def run_decode_side(cfg: TrainConfig) -> int | None:
-    """The shorter side the run's data path decoded images to: its image cache's
-    (:func:`~wbcrepro.data.loading.cache_side`), or None when it read them at full size."""
-    return cache_side(cfg) if cfg.cache_images else None
 
 
 # --- load -------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from wbcrepro.config import TrainConfig
+from wbcrepro.data.loading import cache_side
 from wbcrepro.fileio import read_json, read_json_or_none
 from wbcrepro.model.networks import build_network, head_prefix
 from wbcrepro.runfolder import BEST, CHECKPOINT, PARAMS, RESULTS, RunFolderError
@@ -259,3 +260,9 @@ def read_run_model(path: str | Path) -> RunModel:
         epoch=state.get("epoch"),
         results=results,
     )
+
+
+def run_decode_side(cfg: TrainConfig) -> int | None:
+    """The shorter side the run's data path decoded images to: its image cache's
+    (:func:`~wbcrepro.data.loading.cache_side`), or None when it read them at full size."""
+    return cache_side(cfg) if cfg.cache_images else None

@@ -38,6 +38,7 @@ from wbcrepro.inference.run_model import (
     best_seed_folder,
     keep_committed,
     read_run_model,
+    run_decode_side,
     weights_sha256,
 )
 from wbcrepro.model.networks import head_prefix, implementation_of
@@ -134,7 +135,6 @@ def _test_metrics(results: dict | None) -> dict | None:
 
 def build_metadata(run: RunModel) -> dict[str, Any]:
     """Everything a user of the shipped file needs to know besides the weights."""
-    from wbcrepro.inference.loading import run_decode_side
 
     cfg, results = run.cfg, run.results or {}
     steps = describe_transform(build_eval_transform(cfg))

@@ -52,11 +52,17 @@ def _excluded_text(record: Mapping[str, Any]) -> str:
 def header(record: Mapping[str, Any], profile: str) -> Markdown:
     """What was evaluated on what, with the synthetic banner where it applies."""
     src, tgt = record["source"], record["target"]
+    model = (
+        f"The shipped model file `{src['model_file']}` ({src.get('weights_precision')} weights, "
+        f"exported from run `{src['run_id']}`, epoch {src['epoch']}; what `wbcrepro predict` "
+        f"runs), {src['arch']} at {src['img_size']} px trained on `{src['dataset']}`,"
+        if src.get("kind") == "shipped"
+        else f"Source run `{src['run_id']}` ({src['arch']} at {src['img_size']} px, trained on "
+        f"`{src['dataset']}`, weights `{src['model_file']}` of epoch {src['epoch']})"
+    )
     lines = [
-        f"Profile `{profile}`. Source run `{src['run_id']}` ({src['arch']} at {src['img_size']} "
-        f"px, trained on `{src['dataset']}`, weights `{src['model_file']}` of epoch "
-        f"{src['epoch']}) evaluated on every image of `{tgt['dataset']}` whose class the source "
-        f"model knows: {record['n_images']} of {tgt['images']} images.",
+        f"Profile `{profile}`. {model} evaluated on every image of `{tgt['dataset']}` whose "
+        f"class the source model knows: {record['n_images']} of {tgt['images']} images.",
     ]
     if tgt.get("notes"):
         lines.append("Target notes: " + "; ".join(tgt["notes"]) + ".")

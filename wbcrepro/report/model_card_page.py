@@ -99,7 +99,8 @@ def recall_table(card: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def crossdomain_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """The shipped model's source run on other labs' data: one row per target."""
+    """The shipped model's source run, and the shipped file itself (``(this file)``: its fp16
+    weights, exactly as ``wbcrepro predict`` runs them), on other labs' data: a column each."""
     rows = []
     for rec in records:
         m = rec["metrics"]
@@ -108,9 +109,10 @@ def crossdomain_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             for name, v in (m.get("per_class") or {}).items()
             if v.get("support")
         }
+        shipped = rec["source"].get("kind") == "shipped"
         rows.append(
             {
-                "target": rec["target"]["dataset"],
+                "target": rec["target"]["dataset"] + (" (this file)" if shipped else ""),
                 "images": m["n"],
                 "accuracy [95% CI]": with_ci(m["accuracy"], m["accuracy_ci95"]),
                 "macro-F1": f"{m['macro_f1']:.3f}",

@@ -44,11 +44,16 @@ class RoleError(ValueError):
     """A run reads an id that is no run of its profile, or runs read each other in a cycle."""
 
 
+MODEL_FILE_SUFFIXES = (".pt", ".pth")
+"""A parameter naming a model file (the shipped model) reads a file of the repository, no run."""
+
+
 def _ids(*keys: str) -> Reads:
-    """Comma-separated ids in each of ``keys``."""
+    """Comma-separated ids in each of ``keys`` (model files left out)."""
 
     def reads(params: Mapping[str, Any]) -> list[str]:
-        return [i for key in keys for i in _split(params.get(key), ",")]
+        ids = [i for key in keys for i in _split(params.get(key), ",")]
+        return [i for i in ids if not i.endswith(MODEL_FILE_SUFFIXES)]
 
     return reads
 

@@ -6,8 +6,8 @@ manifest (one row per image: ``path``, ``label``, ``group`` and, where the publi
 ``split``). Loaders never drop anything silently: whatever they leave out is listed in
 ``Loaded.excluded`` with its reason, and that list is written into every run folder.
 
-The types live in :mod:`wbcrepro.data.datasets.registry`; importing this package imports every loader
-module, and each registers its datasets on import.
+The types live in :mod:`wbcrepro.data.datasets.registry`; importing this package imports every
+loader module, and each registers its datasets on import.
 """
 
 from __future__ import annotations

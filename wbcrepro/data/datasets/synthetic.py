@@ -6,8 +6,8 @@ from pathlib import Path
 
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.data.datasets.registry import DatasetSpec, Loaded, register
-from wbcrepro.paths import cache_root
 from wbcrepro.data.synthetic import SYNTHETIC_NOTE, generate_synthetic
+from wbcrepro.paths import cache_root
 
 
 def synthetic_dir(per_class: int, size: int, seed: int) -> Path:

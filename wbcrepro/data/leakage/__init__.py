@@ -25,7 +25,12 @@ from wbcrepro.data.leakage.embedding import (
     compute_embeddings,
     embed_batch,
 )
-from wbcrepro.data.leakage.hashing import DEFAULT_HASH, DEFAULT_MAX_DISTANCE, compute_hashes, hash_image
+from wbcrepro.data.leakage.hashing import (
+    DEFAULT_HASH,
+    DEFAULT_MAX_DISTANCE,
+    compute_hashes,
+    hash_image,
+)
 from wbcrepro.data.leakage.matching import METHODS, match_table, nearest, nearest_cosine
 
 __all__ = [

@@ -3,11 +3,11 @@
 Method. Published accuracies on public WBC sets are often inflated because copies of one cell land
 on both sides of a split. An audit takes the images of one split (queries) and of another
 (references), finds each query's nearest reference with a detector of
-:mod:`wbcrepro.data.leakage.matching` (``"hash"``: dHash under the 8 dihedral variants, Hamming distance
-<= ``max_distance``; ``"embedding"``: EfficientNet-Lite0 block-10 embedding, cosine similarity >=
-``min_similarity``) and counts the queries with a hit. Both detectors find only a lower bound of
-the true leakage (the hash misses rotated/sheared/zoomed copies, the embedding misses some
-plainly resized ones), so a low count does not prove a split clean.
+:mod:`wbcrepro.data.leakage.matching` (``"hash"``: dHash under the 8 dihedral variants, Hamming
+distance <= ``max_distance``; ``"embedding"``: EfficientNet-Lite0 block-10 embedding, cosine
+similarity >= ``min_similarity``) and counts the queries with a hit. Both detectors find only a
+lower bound of the true leakage (the hash misses rotated/sheared/zoomed copies, the embedding misses
+some plainly resized ones), so a low count does not prove a split clean.
 
 On the Kaggle "Blood Cell Images" set (:func:`kaggle_audit`) the published TEST (augmented copies
 of the TEST_SIMPLE smears) and TRAIN are source-disjoint, which turns it into a calibration set:

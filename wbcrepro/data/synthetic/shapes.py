@@ -1,7 +1,7 @@
 """Drawing primitives of the synthetic smears: colours, outlines, a supersampled canvas, RBCs.
 
-What every cell class is built from (:mod:`wbcrepro.data.synthetic.cells` composes them), kept apart so
-that the class drawings read as the features a haematologist names.
+What every cell class is built from (:mod:`wbcrepro.data.synthetic.cells` composes them), kept apart
+so that the class drawings read as the features a haematologist names.
 """
 
 from __future__ import annotations
