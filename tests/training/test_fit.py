@@ -234,7 +234,7 @@ def test_cli_reports_bad_input_clearly(three_epochs, tmp_path, capsys) -> None:
     code, _, err = run_main(capsys, "train", "lr=fast", "--out", str(tmp_path / "x"))
     assert code == 2 and "lr must be a finite number, got 'fast'" in err
     code, _, err = run_main(capsys, "evaluate", str(tmp_path / "missing.pt"))
-    assert code == 2 and "checkpoint not found" in err
+    assert code == 2 and f"no run folder, checkpoint or shipped model at {tmp_path}" in err
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
     code, _, err = run_main(capsys, "predict", str(broken), "--checkpoint", str(folder))
