@@ -3,11 +3,10 @@
 What is compared
 ----------------
 Both loops train the same network (``wbcrepro.model.networks.build_model`` with the same config,
-fresh
-random initialisation from the same seed) on the same training images (the synthetic dataset's
-train split, read from the same PNG files), with the same batch size, the same DataLoader settings
-(``num_workers``, shuffling from a generator with a fixed seed) and Adam(lr=0.005) plus
-CrossEntropyLoss.
+fresh random initialisation from the same seed) on the same training images (the synthetic
+dataset's train split, read from the same PNG files), with the same batch size, the same
+DataLoader settings (``num_workers``, shuffling from a generator with a fixed seed) and
+Adam(lr=0.005) plus CrossEntropyLoss.
 
 * **ours**: the package path. ``TrainConfig.from_flat`` -> ``load_split_data`` ->
   ``make_table(..., build_train_transform(cfg), cfg)`` (every image decoded *once* into a uint8

@@ -79,6 +79,12 @@ class TrainConfig:
     starts from random initialisation."""
     dropout: float = -1.0
     """Dropout before the head; negative keeps the architecture's own value (0.4 for b4)."""
+    freeze_fraction: float = 0.0
+    """With ``transfer=finetune``: the first fraction of the backbone's parameter tensors (stem
+    and early blocks, in the network's order) keep their pretrained values; the rest and the head
+    train. Their BatchNorm layers still normalise with batch statistics. No gradient flows below
+    the first trainable tensor, so a training step costs less: about 1.8 times faster at 0.4 for
+    Lite0 at 160 px on one CPU thread. 0 trains every layer (the paper)."""
     # --- input and augmentation -----------------------------------------------------------------
     img_size: int = 224
     """The network input (CenterCrop size). The paper uses 224, below b4's native 380."""
@@ -125,6 +131,10 @@ class TrainConfig:
     """Batches (of ``batch_size``, a fixed seeded sample) for ``bn_mode=recompute``; 0 = every
     training image. Each recomputation costs a forward pass over them, before every validation:
     bound it on large sets (a few thousand images estimate the statistics well)."""
+    val_every: int = 1
+    """Validate (after recomputing BatchNorm statistics) every ``val_every``-th epoch and after
+    the last; only validated epochs can be selected. Each validation costs a forward pass over
+    the validation images and the recalibration sample."""
     select_metric: str = "macro_f1"
     """Validation metric that picks the tested epoch (``best.pt``): ``macro_f1``,
     ``balanced_accuracy``, ``accuracy`` (higher is better), ``loss`` (lower); ties keep the
@@ -141,6 +151,10 @@ class TrainConfig:
     """``auto`` = bf16 autocast on CUDA, fp32 elsewhere."""
     channels_last: bool = True
     num_workers: int = 0
+    eval_batch_size: int = 0
+    """Batch size of the evaluation passes (validation, test, linear-probe embeddings); 0 =
+    ``batch_size``. Larger batches run faster and change predictions only by float rounding;
+    BatchNorm recalibration keeps ``batch_size``, whose batch statistics it averages."""
     cache_images: bool = True
     """Decode and resize every image once, keep the uint8 tensors in memory."""
 
@@ -234,6 +248,20 @@ class TrainConfig:
             )
         if self.num_workers < 0:
             raise ConfigError(f"num_workers must be >= 0, got {self.num_workers}")
+        if self.eval_batch_size < 0:
+            raise ConfigError(
+                f"eval_batch_size must be >= 0 (0 = batch_size), got {self.eval_batch_size}"
+            )
+        if self.val_every < 1:
+            raise ConfigError(f"val_every must be >= 1, got {self.val_every}")
+        if not 0.0 <= self.freeze_fraction < 1.0:
+            raise ConfigError(f"freeze_fraction must be in [0, 1), got {self.freeze_fraction}")
+        if self.freeze_fraction and self.transfer != "finetune":
+            raise ConfigError(
+                f"freeze_fraction={self.freeze_fraction} needs transfer='finetune' (frozen "
+                f"already freezes the whole backbone, scratch has nothing pretrained to keep), "
+                f"got transfer={self.transfer!r}"
+            )
         if self.transfer == "scratch" and self.weights != "none":
             raise ConfigError(
                 f"transfer='scratch' trains from random initialisation, but "

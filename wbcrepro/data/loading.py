@@ -251,10 +251,11 @@ def _seed_worker(worker_id: int) -> None:
 def make_loader(
     table: ImageTable, cfg: TrainConfig, train: bool, generator: torch.Generator | None = None
 ) -> DataLoader:
-    """A DataLoader whose shuffling and worker seeds come from ``generator`` (reproducible)."""
+    """A DataLoader whose shuffling and worker seeds come from ``generator`` (reproducible);
+    evaluation loaders (``train=False``) take ``eval_batch_size`` when it is set."""
     return DataLoader(
         table,
-        batch_size=cfg.batch_size,
+        batch_size=cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size),
         shuffle=train,
         drop_last=False,
         num_workers=cfg.num_workers,

@@ -87,6 +87,17 @@ def freeze_backbone(model: nn.Module, head: str) -> None:
     model.wbcrepro_frozen = True  # read by train_mode(): frozen BatchNorm keeps its statistics
 
 
+def freeze_prefix(model: nn.Module, head: str, fraction: float) -> int:
+    """Keep the first ``fraction`` of the backbone's parameter tensors (the stem and early
+    blocks, in registration order) at their pretrained values; returns how many were frozen.
+    Unlike :func:`freeze_backbone`, their BatchNorm layers stay in train mode."""
+    backbone = [p for name, p in model.named_parameters() if not name.startswith(head)]
+    count = round(fraction * len(backbone))
+    for param in backbone[:count]:
+        param.requires_grad = False
+    return count
+
+
 def train_mode(model: nn.Module) -> nn.Module:
     """``model.train()``, except that a frozen backbone's BatchNorm layers stay in eval mode.
 
@@ -111,6 +122,8 @@ def build_model(cfg: TrainConfig) -> nn.Module:
         )
     if cfg.transfer == "frozen":
         freeze_backbone(model, head)
+    elif cfg.freeze_fraction:
+        freeze_prefix(model, head, cfg.freeze_fraction)
     return model
 
 

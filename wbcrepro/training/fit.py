@@ -200,7 +200,7 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
             model, loader, optimizer, criterion, device, epoch, cfg.channels_last, amp, progress
         )
         val_report = None
-        if len(val_set):
+        if len(val_set) and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
             evaluator.calibrate()
             val = evaluator.evaluate(val_set, desc=f"epoch {epoch} val")
             val_report = classification_report(
