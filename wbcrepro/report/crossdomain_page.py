@@ -53,7 +53,7 @@ def header(record: Mapping[str, Any], profile: str) -> Markdown:
     """What was evaluated on what, with the synthetic banner where it applies."""
     src, tgt = record["source"], record["target"]
     model = (
-        f"The shipped model file `{src['model_file']}` ({src.get('weights_precision')} weights, "
+        f"The shipped model file `{src['model_file']}` ({src.get('weights_precision')}; "
         f"exported from run `{src['run_id']}`, epoch {src['epoch']}; what `wbcrepro predict` "
         f"runs), {src['arch']} at {src['img_size']} px trained on `{src['dataset']}`,"
         if src.get("kind") == "shipped"
