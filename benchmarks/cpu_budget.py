@@ -11,7 +11,7 @@ data, split, seed and machine:
 
 * ``old``: the cpu profile's ``main-pbc`` settings before the levers (every layer fine-tuned,
   validation every epoch, evaluation batches of 16, BatchNorm from 25 batches);
-* ``new``: the same run with the levers kept (``--new`` lists them; see the method page).
+* ``new``: the same run with the candidate levers (``--new`` sets them).
 
 The runs alternate (old, new, old, new, ...) for ``--repeats`` rounds, each in its own child
 process with one thread (the cpu profile's layout: two single-threaded runs side by side on two
@@ -67,8 +67,9 @@ BASE = {
     "bn_recalibration_batches": 25,
 }
 """The cpu profile's defaults for training runs (profiles/cpu.yaml)."""
-NEW = "freeze_fraction=0.4,eval_batch_size=64,bn_recalibration_batches=12,val_every=1"
-"""The levers kept (the method page says why each was kept or dropped)."""
+NEW = "freeze_fraction=0.2,eval_batch_size=8,bn_recalibration_batches=12,val_every=2"
+"""The candidate levers (``benchmarks/results/`` holds what each measured). Not yet kept: at 5
+epochs on PBC they cost validation macro-F1 (``benchmarks/lever_seeds.py``)."""
 
 
 def parse_settings(text: str) -> dict[str, str]:
