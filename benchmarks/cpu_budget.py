@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "data_root": str(data_root()) if dataset != "synthetic" else "",
     }
     if dataset == "synthetic":
-        common.update(weights="imagenet", synthetic_per_class=40)
+        common.update(synthetic_per_class=40)
         print("cpu_budget: no WBCREPRO_DATA: timing the SYNTHETIC set", file=sys.stderr)
     sides = {"old": parse_settings(args.old), "new": parse_settings(args.new)}
     warm_cache(common)

@@ -83,8 +83,6 @@ class ArmSummary:
     single_interval: tuple[float, float] | None
     """The 95 % Wilson interval when exactly one seed learned (no range to show)."""
     synthetic: bool
-    n_unchecked: int = 0
-    """Complete seeds whose record has no learning check (gate): evidence for nothing."""
 
     @property
     def n_learned(self) -> int:
@@ -105,8 +103,7 @@ class ArmSummary:
     def seeds_text(self) -> str:
         if not self.n_complete:
             return "no complete run"
-        text = f"{self.n_learned} of {self.n_complete} seed(s) learned"
-        return text + (f"; {self.n_unchecked} without a learning check" if self.n_unchecked else "")
+        return f"{self.n_learned} of {self.n_complete} seed(s) learned"
 
     @property
     def accuracy_text(self) -> str:
@@ -136,7 +133,6 @@ def summarise_arm(arm: str, records: Sequence[RunRecord]) -> ArmSummary:
         accuracies=tuple(r.metric("accuracy") for r in learned),
         single_interval=interval,
         synthetic=any(r.synthetic for r in done),
-        n_unchecked=sum(r.as_result().learned is None for r in done),
     )
 
 
