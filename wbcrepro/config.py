@@ -90,6 +90,14 @@ class TrainConfig:
     """The network input (CenterCrop size). The paper uses 224, below b4's native 380."""
     pre_crop_size: int = 0
     """RandomResizedCrop size before the CenterCrop; 0 keeps the paper's ratio 256/224."""
+    early_img_size: int = 0
+    """Progressive resizing: the first ``early_epochs`` epochs train on inputs of this size (the
+    same pipeline, every size scaled with it), the rest at ``img_size``. Small inputs cost less
+    per image (Lite0, one CPU thread: about 1.8 times the images per second at 128 px as at
+    160 px) and the last epochs at the final size let the network adjust to it. Validation, the
+    BatchNorm statistics and the test always use ``img_size``. 0 = off."""
+    early_epochs: int = 0
+    """Epochs trained at ``early_img_size`` (counted from the first); 0 = off."""
     augment: str = "paper"
     rrc_scale_min: float = 0.8
     rotation_degrees: float = 45.0
@@ -252,6 +260,21 @@ class TrainConfig:
             raise ConfigError(
                 f"eval_batch_size must be >= 0 (0 = batch_size), got {self.eval_batch_size}"
             )
+        if bool(self.early_img_size) != bool(self.early_epochs):
+            raise ConfigError(
+                f"early_img_size ({self.early_img_size}) and early_epochs ({self.early_epochs}) "
+                "go together: set both (progressive resizing) or neither"
+            )
+        if self.early_img_size and not 0 < self.early_img_size < self.img_size:
+            raise ConfigError(
+                f"early_img_size must be between 0 and img_size ({self.img_size}), "
+                f"got {self.early_img_size}"
+            )
+        if self.early_epochs and not 0 < self.early_epochs < self.epochs:
+            raise ConfigError(
+                f"early_epochs must leave at least one epoch at img_size: between 0 and "
+                f"epochs ({self.epochs}), got {self.early_epochs}"
+            )
         if self.val_every < 1:
             raise ConfigError(f"val_every must be >= 1, got {self.val_every}")
         if not 0.0 <= self.freeze_fraction < 1.0:
@@ -279,6 +302,11 @@ class TrainConfig:
     def resolved_pre_crop_size(self) -> int:
         """RandomResizedCrop size: the paper's 256 at 224, scaled with ``img_size`` otherwise."""
         return self.pre_crop_size or round(self.img_size * 256 / 224)
+
+    def train_size_at(self, epoch: int) -> int:
+        """Training input size of a 1-based epoch: ``early_img_size`` for the first
+        ``early_epochs`` epochs (progressive resizing), ``img_size`` after them."""
+        return self.early_img_size if epoch <= self.early_epochs else self.img_size
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate of a 1-based epoch: ``lr`` before the switch, then ``lr_after_switch``."""

@@ -10,7 +10,7 @@ import torch
 from tests.conftest import TINY
 from wbcrepro.config import ConfigError, TrainConfig
 from wbcrepro.data.loading import load_split_data, make_loader, make_table
-from wbcrepro.data.transforms import build_eval_transform
+from wbcrepro.data.transforms import build_eval_transform, build_train_transform
 from wbcrepro.model.networks import build_model, head_prefix
 from wbcrepro.runfolder import read_results
 from wbcrepro.training.fit import fit
@@ -26,6 +26,13 @@ LITE = {**TINY, "arch": "efficientnet_lite0", "weights": "imagenet", "transfer":
         ({"freeze_fraction": 0.4, "transfer": "frozen"}, "needs transfer='finetune'"),
         ({"val_every": 0}, "val_every must be >= 1, got 0"),
         ({"eval_batch_size": -1}, "eval_batch_size must be >= 0"),
+        ({"early_img_size": 24}, "early_img_size .* and early_epochs .* go together"),
+        ({"early_epochs": 1}, "go together"),
+        (
+            {"early_img_size": 64, "early_epochs": 1},
+            "early_img_size must be between 0 and img_size",
+        ),
+        ({"early_img_size": 24, "early_epochs": 3}, "early_epochs must leave at least one epoch"),
     ],
 )
 def test_bad_lever_values_are_errors_naming_the_key(params, message) -> None:
@@ -74,3 +81,26 @@ def test_eval_batch_size_sets_evaluation_loaders_only() -> None:
     assert make_loader(table, cfg, train=True).batch_size == cfg.batch_size
     default = cfg.replace(eval_batch_size=0)
     assert make_loader(table, default, train=False).batch_size == cfg.batch_size
+
+
+def test_progressive_resizing_trains_the_early_epochs_small_and_evaluates_at_img_size(
+    tmp_path,
+) -> None:
+    params = {**TINY, "epochs": 3, "early_img_size": 24, "early_epochs": 2}
+    cfg = TrainConfig.from_flat(params)
+    assert [cfg.train_size_at(e) for e in (1, 2, 3)] == [24, 24, cfg.img_size]
+    data = load_split_data(cfg)
+    table = make_table(data, "train", build_train_transform(cfg), cfg, progress=False)
+    early = table.with_transform(build_train_transform(cfg, cfg.early_img_size))
+    assert early[0][0].shape[-2:] == (24, 24)
+    assert table[0][0].shape[-2:] == (cfg.img_size, cfg.img_size)
+    fit(cfg, tmp_path / "run", progress=False)
+    history = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert history["train_img_size"].tolist() == [24, 24, cfg.img_size]
+    assert read_results(tmp_path / "run")["status"] == "complete"
+
+
+def test_progressive_resizing_scales_an_explicit_pre_crop_size() -> None:
+    cfg = TrainConfig.from_flat({**TINY, "img_size": 32, "pre_crop_size": 48})
+    steps = build_train_transform(cfg, 16).transforms
+    assert tuple(steps[0].size) in ((24,), (24, 24))  # RandomResizedCrop at 48 * 16 / 32

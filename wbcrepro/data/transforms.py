@@ -116,22 +116,24 @@ def resolve_eval_geometry(cfg: TrainConfig) -> str:
     return "squash" if get_dataset(cfg.dataset).whole_frames else "shorter_side"
 
 
-def build_train_transform(cfg: TrainConfig) -> v2.Compose:
+def build_train_transform(cfg: TrainConfig, img_size: int = 0) -> v2.Compose:
     """The training pipeline named by ``cfg.augment``.
 
     ``paper``: the full pipeline; ``geometric``: the paper's without ColorJitter; ``color``: only
     ColorJitter; ``none``: the evaluation pipeline. ``cfg.brightness`` sets the jitter strength
     (the paper's 1.0 or a milder value). ``none`` and ``color`` use the evaluation geometry.
+    ``img_size`` (0 = ``cfg.img_size``) gives the same pipeline at another output size, every
+    size scaled with it, for progressive resizing's early epochs (``cfg.early_img_size``).
     """
-    pre, stats = cfg.resolved_pre_crop_size, input_stats(cfg.arch)
+    size = img_size or cfg.img_size
+    pre = round(cfg.resolved_pre_crop_size * size / cfg.img_size)
+    stats = input_stats(cfg.arch)
     if cfg.augment == "none":
-        return eval_transform(cfg.img_size, pre, stats, resolve_eval_geometry(cfg))
+        return eval_transform(size, pre, stats, resolve_eval_geometry(cfg))
     if cfg.augment == "color":
-        return color_only_transform(
-            cfg.img_size, pre, cfg.brightness, stats, resolve_eval_geometry(cfg)
-        )
+        return color_only_transform(size, pre, cfg.brightness, stats, resolve_eval_geometry(cfg))
     return paper_train_transform(
-        img_size=cfg.img_size,
+        img_size=size,
         pre_crop_size=pre,
         rrc_scale_min=cfg.rrc_scale_min,
         rotation_degrees=cfg.rotation_degrees,

@@ -135,6 +135,12 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
         data.excluded.to_csv(folder / EXCLUDED, index=False)
     eval_transform = build_eval_transform(cfg)
     train_set = make_table(data, "train", build_train_transform(cfg), cfg, progress)
+    # Progressive resizing: the same decoded images under the pipeline scaled to the early size.
+    early_set = (
+        train_set.with_transform(build_train_transform(cfg, cfg.early_img_size))
+        if cfg.early_epochs
+        else train_set
+    )
     val_set = make_table(data, "val", eval_transform, cfg, progress)
     test_set = make_table(data, "test", eval_transform, cfg, progress)
     skipped = [row for table in (train_set, val_set, test_set) for row in table.skipped]
@@ -195,7 +201,8 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
         seed_everything(cfg.seed * 100_003 + epoch, cfg.deterministic)
         lr = cfg.lr_at(epoch)
         set_lr(optimizer, lr)
-        loader = make_loader(train_set, cfg, train=True, generator=epoch_generator(cfg, epoch))
+        epoch_set = early_set if cfg.train_size_at(epoch) != cfg.img_size else train_set
+        loader = make_loader(epoch_set, cfg, train=True, generator=epoch_generator(cfg, epoch))
         train = train_one_epoch(
             model, loader, optimizer, criterion, device, epoch, cfg.channels_last, amp, progress
         )
@@ -219,6 +226,7 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
                 "val_macro_f1": val_report["macro_f1"] if val_report else None,
                 "epoch_seconds": time.perf_counter() - tic,
                 "train_images_per_s": train["images_per_s"],
+                "train_img_size": cfg.train_size_at(epoch),
             }
         )
         # The checkpoint first, best.pt second: a kill in between is repaired on resume from the

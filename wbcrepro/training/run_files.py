@@ -42,6 +42,7 @@ EPOCH_FIELDS = (
     "val_macro_f1",
     "epoch_seconds",
     "train_images_per_s",
+    "train_img_size",
 )
 """Columns of metrics.csv, one row per finished epoch."""
 
