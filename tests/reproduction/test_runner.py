@@ -155,6 +155,18 @@ def test_parameters_merge_defaults_params_and_reserved(repo: Path) -> None:
     assert profile.run("z").notebook == "other.ipynb"
     write_profile(repo, "runs:\n  - {id: x, notebook: trivial.ipynb}\n", name="plain")
     assert load_profile("plain").defaults_for == ("experiment.ipynb",)
+    write_profile(  # anchors: YAML anchors merged into params, read by nothing else
+        repo,
+        """\
+        anchors:
+          shared: &shared {value: 7, fail: false}
+        runs:
+          - {id: x, notebook: trivial.ipynb, params: {<<: *shared, value: 8}}
+        """,
+        name="anchored",
+    )
+    anchored = load_profile("anchored").run("x").parameters(load_profile("anchored"))
+    assert anchored["value"] == 8 and anchored["fail"] is False
     demo = load_profile("demo")
     assert demo.synthetic and demo.run("b").section == "ablations"
     assert demo.run("a").section == "results"
@@ -187,6 +199,7 @@ def test_parameters_merge_defaults_params_and_reserved(repo: Path) -> None:
         ("runs:\n  - {id: a, notebook: trivial.ipynb, colour: red}\n", ["runs[0]", "colour"]),
         ("name: other\nruns:\n  - {id: a, notebook: trivial.ipynb}\n", ["'name'", "other"]),
         ("title: x\n", ["'runs'"]),
+        ("anchors: [1]\nruns:\n  - {id: a, notebook: trivial.ipynb}\n", ["'anchors'", "mapping"]),
     ],
 )
 def test_profile_errors_name_file_and_key(repo: Path, body: str, needles: list[str]) -> None:

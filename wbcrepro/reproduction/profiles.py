@@ -17,6 +17,8 @@ Format (every key except ``runs`` is optional)::
     jobs: 2                     # runs executed side by side (default 1; `reproduce --jobs` wins)
     defaults: {epochs: 1}       # flat params merged into runs of the notebooks in defaults_for
     defaults_for: [experiment.ipynb]   # (this is the default) notebooks that receive `defaults`
+    anchors:                    # read by nothing: a place to define YAML anchors for runs' params
+      levers: &levers {val_every: 2}
     runs:
       - id: main-synthetic      # unique; names the executed notebook and the run folder
         notebook: experiment.ipynb     # a file in notebooks/
@@ -24,6 +26,7 @@ Format (every key except ``runs`` is optional)::
                                 # (default results; landing: at most one run, the book's root)
         title: "Main run"       # the book's page title in the navigation (default: the id)
         params: {dataset: synthetic}   # flat scalars; they win over `defaults`
+                                # ({<<: *levers, dataset: synthetic} merges an anchor in)
         seeds: [0, 1, 2]        # optional: one run per training seed, ids main-synthetic-s0 ...
         reads: [main-synthetic] # optional: runs or arms (an arm: its seed runs) this run reads,
                                 # besides those its notebook's parameters name (roles.ROLES)
@@ -75,6 +78,7 @@ PROFILE_KEYS = (
     "jobs",
     "defaults",
     "defaults_for",
+    "anchors",
     "runs",
 )
 RUN_KEYS = ("id", "notebook", "section", "title", "params", "seeds", "reads")
@@ -231,6 +235,8 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
     unknown = sorted(set(raw) - set(PROFILE_KEYS))
     if unknown:
         raise fail(f"unknown key(s) {', '.join(unknown)}; allowed: {', '.join(PROFILE_KEYS)}")
+    if not isinstance(raw.get("anchors", {}), dict):
+        raise fail("key 'anchors' must be a mapping (a place for YAML anchors, read by nothing)")
 
     name = raw.get("name", path.stem)
     if not isinstance(name, str) or not _SAFE_NAME.match(name):
