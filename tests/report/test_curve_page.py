@@ -15,11 +15,13 @@ from wbcrepro.report import curve_page, load_runs
 RUNS = "n60,n120,n240,px48"
 
 
-def _curve_run(root: Path, run_id: str, per_class: int, px: int, correct: int, epochs=3, sel=3):
+def _curve_run(
+    root: Path, run_id: str, per_class: int, px: int, correct: int, epochs=3, sel=3, **levers
+):
     folder = write_run(
         root,
         run_id,
-        params={"img_size": px},
+        params={"img_size": px, **levers},
         correct=correct,
         epochs=epochs,
         selection={"metric": "macro_f1", "selected_epoch": sel},
@@ -38,6 +40,19 @@ def curve(tmp_path: Path) -> Path:
     _curve_run(tmp_path, "n240", 40, 32, correct=38)
     _curve_run(tmp_path, "px48", 20, 48, correct=32)
     _curve_run(tmp_path, "other-epochs", 20, 48, correct=40, epochs=5, sel=5)  # not on an axis
+    # the same images, size and epochs as n120, but another recipe: not on an axis either
+    _curve_run(
+        tmp_path,
+        "levers",
+        20,
+        32,
+        correct=39,
+        freeze_fraction=0.2,
+        val_every=2,
+        transfer="finetune",
+        weights="imagenet",
+        arch="efficientnet_lite0",
+    )
     write_run(tmp_path, "stopped", status="failed")
     return tmp_path
 
@@ -75,7 +90,7 @@ def test_glued_text_gives_each_step_the_reference_and_the_last_epochs(curve: Pat
         in (glued["curve_reference"])
     )
     assert (
-        "best point, other-epochs (120 images at 48 px; their intervals"
+        "best point, other-epochs (120 images at 48 px, 5 epochs, levers: none; their intervals"
         in (glued["curve_reference"])
     )
     assert "times its training time" in glued["curve_reference"]
@@ -85,7 +100,7 @@ def test_glued_text_gives_each_step_the_reference_and_the_last_epochs(curve: Pat
 def test_the_best_point_as_reference_and_a_missing_reference(curve: Path) -> None:
     runs = load_runs(curve, RUNS)
     assert curve_page.glue_curve(runs, "n240")["curve_reference"] == (
-        "The profile's point, n240, is the best point of the curve"
+        "The reference point, n240, is the best point of the curve"
     )
     missing = curve_page.glue_curve(runs, "n999")
     assert set(missing.values()) == {"n999 has no complete record: no curve"}
@@ -100,3 +115,43 @@ def test_plot_and_table(curve: Path) -> None:
     table = curve_page.curve_markdown(runs).data
     assert table.count("\n") == 5  # header, rule, four runs
     assert "[0." in table and "| yes |" in table
+
+
+def test_a_point_with_other_levers_is_in_the_table_but_on_no_axis(curve: Path) -> None:
+    runs = load_runs(curve, RUNS + ",levers")
+    points = curve_page.curve_points(runs).set_index("run")
+    assert points.loc["levers", "levers"] == "first 0.2 frozen, validated every 2"
+    assert points.loc["n120", "levers"] == "none"
+    glued = curve_page.glue_curve(runs, "n120")
+    assert glued["curve_images"].count(" to ") == 2  # 60 -> 120 -> 240, the levers run left out
+    assert "levers" in glued["curve_reference"]  # the best point, named
+    assert "first 0.2 frozen" in curve_page.curve_markdown(runs).data
+    progressive = {"early_img_size": 128, "early_epochs": 3}
+    assert curve_page.levers(progressive) == "128 px for 3 epochs"
+
+
+def test_lever_table_reads_both_benchmark_records_and_names_a_missing_one(tmp_path: Path) -> None:
+    budget = {
+        "speedup": 1.734,
+        "old": {"settings": {}, "median_val_accuracy": 0.9},
+        "new": {"settings": {"freeze_fraction": "0.2", "epochs": "6"}, "median_val_accuracy": 0.91},
+        "synthetic": True,
+        "environment": {"git": {"commit": "abcdef0123"}},
+    }
+    seeds = {
+        "settings": {"val_every": "2"},
+        "seeds": [{"seed": 0}, {"seed": 1}, {"seed": 2}],
+        "mean_val_macro_f1": 0.906,
+        "v2_mean_val_macro_f1": 0.897,
+    }
+    write_json(tmp_path / "budget.json", budget)
+    write_json(tmp_path / "seeds.json", seeds)
+    paths = f"{tmp_path / 'budget.json'}, {tmp_path / 'seeds.json'},{tmp_path / 'gone.json'}"
+    table = curve_page.lever_table(paths).data
+    rows = table.splitlines()[2:]
+    assert len(rows) == 3
+    assert "1.73x" in rows[0] and "0.900 -> 0.910" in rows[0] and "abcdef0" in rows[0]
+    assert "SYNTHETIC" in rows[0] and "freeze_fraction=0.2, epochs=6" in rows[0]
+    assert "3 seeds" in rows[1] and "0.897 -> 0.906" in rows[1]
+    assert "gone.json" in rows[2] and "missing" in rows[2]
+    assert curve_page.lever_table("").data.count("\n") <= 1  # no records: an empty table

@@ -12,8 +12,10 @@ intervals is read as none.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -27,6 +29,7 @@ COLUMNS = [
     "train images",
     "px",
     "epochs",
+    "levers",
     "selected epoch",
     "val",
     "low",
@@ -40,6 +43,20 @@ def train_images(rec: RunRecord) -> int | None:
     """How many images the run trained on, as its split recorded them (not the parameter)."""
     counts = ((rec.results.get("dataset") or {}).get("counts") or {}).get("train") or {}
     return int(sum(counts.values())) if counts else None
+
+
+def levers(params: dict) -> str:
+    """The CPU-budget levers a run trained with, in words ("none" for the paper's full
+    fine-tune at one size, validated every epoch): points with other levers are another recipe,
+    so the curve's axes compare only points with the reference's."""
+    parts = []
+    if params.get("freeze_fraction"):
+        parts.append(f"first {params['freeze_fraction']:g} frozen")
+    if params.get("early_epochs"):
+        parts.append(f"{params['early_img_size']} px for {params['early_epochs']} epochs")
+    if (params.get("val_every") or 1) > 1:
+        parts.append(f"validated every {params['val_every']}")
+    return ", ".join(parts) or "none"
 
 
 def curve_points(records: Sequence[RunRecord], metric: str = "macro_f1") -> pd.DataFrame:
@@ -58,6 +75,7 @@ def curve_points(records: Sequence[RunRecord], metric: str = "macro_f1") -> pd.D
                 "train images": train_images(rec),
                 "px": rec.params.get("img_size"),
                 "epochs": rec.params.get("epochs"),
+                "levers": levers(rec.params),
                 "selected epoch": (rec.results.get("selection") or {}).get("selected_epoch"),
                 "val": float(val[metric]),
                 "low": float(low),
@@ -73,7 +91,7 @@ def _axes_rows(points: pd.DataFrame, reference: str) -> tuple[pd.DataFrame, pd.D
     """(the points at the reference's size and epochs, by train images; the points with the
     reference's train images and epochs, by size)."""
     ref = points.set_index("run").loc[reference]
-    same_epochs = points[points["epochs"] == ref["epochs"]]
+    same_epochs = points[(points["epochs"] == ref["epochs"]) & (points["levers"] == ref["levers"])]
     by_images = same_epochs[same_epochs["px"] == ref["px"]].sort_values("train images")
     by_size = same_epochs[same_epochs["train images"] == ref["train images"]].sort_values("px")
     return by_images, by_size
@@ -91,6 +109,7 @@ def curve_markdown(records: Sequence[RunRecord], metric: str = "macro_f1") -> Ma
             "train images": points["train images"],
             "px": points["px"],
             "epochs": points["epochs"],
+            "levers": points["levers"],
             "selected epoch": points["selected epoch"],
             f"val {METRIC_NAMES.get(metric, metric)} [95%]": [
                 f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
@@ -159,13 +178,14 @@ def glue_curve(
     ref = points.set_index("run").loc[reference]
     best = points.loc[points["val"].idxmax()]
     if best["run"] == reference:
-        where = f"The profile's point, {reference}, is the best point of the curve"
+        where = f"The reference point, {reference}, is the best point of the curve"
     else:
         overlap = best["low"] <= ref["high"]
         where = (
-            f"The profile's point, {reference}, is {(best['val'] - ref['val']) * 100:.1f} points "
+            f"The reference point, {reference}, is {(best['val'] - ref['val']) * 100:.1f} points "
             f"below the best point, {best['run']} ({int(best['train images']):,} images at "
-            f"{int(best['px'])} px; their intervals {'overlap' if overlap else 'do not overlap'}), "
+            f"{int(best['px'])} px, {best['epochs']} epochs, levers: {best['levers']}; their "
+            f"intervals {'overlap' if overlap else 'do not overlap'}), "
             f"which took {best['min'] / ref['min']:.1f} times its training time "
             f"({best['min']:.0f} min against {ref['min']:.0f})"
         )
@@ -178,3 +198,56 @@ def glue_curve(
             "curve_epochs": f"{len(last)} of {len(points)}",
         }
     )
+
+
+def _settings_text(settings: dict) -> str:
+    return ", ".join(f"{key}={value}" for key, value in settings.items()) or "(none)"
+
+
+def _number(value: object, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def lever_table(paths: str | Sequence[str | Path]) -> Markdown:
+    """What each CPU-budget lever measured, read from the benchmarks' JSON records
+    (``benchmarks/cpu_budget.py``: whole-run speed-up and the validation accuracy of its seed;
+    ``benchmarks/lever_seeds.py``: mean validation macro-F1 over seeds against profile v2's
+    main-pbc). ``paths``: the files, comma-separated or a list, relative to the repository root
+    (the notebook's working directory). A missing file is a row that says so, not an error: the
+    page still renders in a clone that has not run the benchmarks."""
+    items = [p.strip() for p in paths.split(",")] if isinstance(paths, str) else list(paths)
+    rows = []
+    for item in filter(None, map(str, items)):
+        path = Path(item)
+        if not path.is_file():
+            rows.append({"record": f"`{item}`", "what": "missing: not run here"})
+            continue
+        data = json.loads(path.read_text())
+        commit = ((data.get("environment") or {}).get("git") or {}).get("commit") or ""
+        if "speedup" in data:
+            old, new = data["old"], data["new"]
+            rows.append(
+                {
+                    "record": f"`{path.name}`",
+                    "what": "whole run, seed 0" + (" (SYNTHETIC)" if data.get("synthetic") else ""),
+                    "settings": _settings_text(new["settings"]),
+                    "speed-up": f"{data['speedup']:.2f}x",
+                    "val accuracy (old -> new)": f"{_number(old['median_val_accuracy'])} -> "
+                    f"{_number(new['median_val_accuracy'])}",
+                    "commit": commit[:7],
+                }
+            )
+        else:
+            base = data.get("v2_mean_val_macro_f1", data.get("committed_mean_val_macro_f1"))
+            rows.append(
+                {
+                    "record": f"`{path.name}`",
+                    "what": f"validation only, {len(data['seeds'])} seeds",
+                    "settings": _settings_text(data["settings"]),
+                    "speed-up": "",
+                    "val macro-F1, mean (v2 -> levers)": f"{_number(base)} -> "
+                    f"{_number(data['mean_val_macro_f1'])}",
+                    "commit": commit[:7],
+                }
+            )
+    return Markdown(markdown_table(pd.DataFrame(rows).fillna("")))
