@@ -38,7 +38,8 @@ Run it
     .venv/bin/python benchmarks/cpu_budget.py --dataset synthetic --train-subset 0 --epochs 2 \\
         --img-size 64 --repeats 1 --json /tmp/budget.json     # seconds, on the synthetic set
 
-Without real data (no ``$WBCREPRO_DATA``) it falls back to the synthetic set and says so.
+Without ``$WBCREPRO_DATA`` it uses ``../shared/data`` beside the clone when that exists (as the
+Makefile does); without real data it falls back to the synthetic set and says so.
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def parse_settings(text: str) -> dict[str, str]:
     if bad:
         raise SystemExit(f"cpu_budget: settings must be key=value, got {', '.join(bad)}")
     return dict(item.split("=", 1) for item in pairs)
+
+
+def use_shared_data_beside() -> None:
+    """Without ``$WBCREPRO_DATA``, the real data beside the clone (``../shared/data``, as the
+    Makefile finds it) when it is there, so that a plain ``python benchmarks/cpu_budget.py`` on a
+    fresh clone times real PBC images rather than the synthetic set."""
+    shared = REPO.parent / "shared" / "data"
+    if not os.environ.get("WBCREPRO_DATA") and shared.is_dir():
+        os.environ["WBCREPRO_DATA"] = str(shared)
+        print(f"cpu_budget: WBCREPRO_DATA unset: using {shared}", file=sys.stderr)
 
 
 def child(params: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -171,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     from wbcrepro.environment import collect_environment
     from wbcrepro.paths import data_root
 
+    if not args.dataset:
+        use_shared_data_beside()
     dataset = args.dataset or ("pbc" if os.environ.get("WBCREPRO_DATA") else "synthetic")
     common = {
         **BASE,

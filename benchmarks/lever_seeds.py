@@ -27,7 +27,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from cpu_budget import BASE, parse_settings  # noqa: E402
+from cpu_budget import BASE, parse_settings, use_shared_data_beside  # noqa: E402
 
 V2_COMMIT = "4f1ed10"
 """The last commit whose main-pbc records are profile v2's (1,200 images, 5 epochs, no levers)."""
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-root", required=True, help="run folders go here")
     parser.add_argument("--json", help="write the summary here")
     args = parser.parse_args(argv)
+    use_shared_data_beside()
     settings = parse_settings(args.settings)
     base = dict(MAIN_PBC)  # the data root comes from $WBCREPRO_DATA, as in the profile
     seeds, committed = [], []
