@@ -66,8 +66,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.label_space:
         label_space(args.label_space)  # a typo is a usage error before the model loads
     paths = collect_images(args.paths, parse_extensions(args.extensions))
+    loaded = load_model(args.checkpoint)
+    if args.adapt:
+        from wbcrepro.inference.adapt import adapt_batchnorm
+
+        done = adapt_batchnorm(loaded, paths)
+        print(
+            f"--adapt: BatchNorm statistics of {done.layers} layers recomputed over "
+            f"{done.images} image(s)",
+            file=sys.stderr,
+        )
     result = predict_images(
-        load_model(args.checkpoint),
+        loaded,
         paths,
         batch_size=args.batch_size,
         progress=sys.stderr.isatty(),
@@ -188,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         "<csv stem>.skipped.csv beside it). Exit status: 0 all read, 1 some skipped, 2 usage "
         "errors (no images found, a named file missing).",
         epilog="examples: wbcrepro predict cells/ --csv predictions.csv;  "
+        "wbcrepro predict --adapt other_lab/ --csv predictions.csv;  "
         "wbcrepro predict 'segmentation_WBC/Dataset 1' --extensions .bmp --checkpoint runs/demo",
     )
     pr.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
@@ -211,6 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
         "zheng2018, bccd-cropped). 'predicted' is then the class whose summed probability is "
         "highest (band + segmented neutrophil -> neutrophil), as cross-domain evaluation "
         "scores it; the p_<class> columns stay the model's own (default: the model's classes)",
+    )
+    pr.add_argument(
+        "--adapt",
+        action="store_true",
+        help="first recompute the model's BatchNorm statistics over the given images (AdaBN: "
+        "no labels, weights unchanged), for a batch of at least 32 readable images from ONE "
+        "lab and scanner whose images the model has not seen. A folder that mixes labs or "
+        "acquisition styles gets statistics that fit neither and can do worse than no "
+        "--adapt; this cannot be detected from the images for sure, so adapt each lab's "
+        "folder on its own. The model card says when it helps",
     )
     pr.add_argument("--batch-size", type=int, default=32)
     pr.set_defaults(func=_cmd_predict)

@@ -208,7 +208,7 @@ class Probabilities:
     """(position, error) of every unreadable image (only with ``skip_unreadable``)."""
 
 
-class _Images(Dataset):
+class ImageDataset(Dataset):
     """Images -> (index, tensor or None, error or None): with ``skip``, a bad file is data."""
 
     def __init__(self, loaded: LoadedModel, images: Sequence[ImageInput], skip: bool) -> None:
@@ -226,7 +226,8 @@ class _Images(Dataset):
             return index, None, str(err)
 
 
-def _collate(items):
+def collate_images(items):
+    """(index, tensor, error) items -> (indices read, their stacked tensors or None, errors)."""
     good = [(index, image) for index, image, error in items if error is None]
     bad = [(index, error) for index, _, error in items if error is not None]
     images = torch.stack([image for _, image in good]) if good else None
@@ -249,10 +250,10 @@ def class_probabilities(
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     loader = DataLoader(
-        _Images(loaded, images, skip_unreadable),
+        ImageDataset(loaded, images, skip_unreadable),
         batch_size=batch_size,
         num_workers=num_workers,
-        collate_fn=_collate,
+        collate_fn=collate_images,
     )
     loaded.model.eval()
     kept: list[int] = []
