@@ -85,6 +85,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     )
     for path, error in result.skipped.itertuples(index=False):
         print(f"skipped {path}: {error}", file=sys.stderr)
+    if loaded.unsure is None:
+        print(
+            "note: this model records no unsure threshold: column 'unsure' is empty",
+            file=sys.stderr,
+        )
+    if result.warning:
+        print(result.warning, file=sys.stderr)
     if args.csv:
         skipped_csv = write_predictions(result, args.csv)
         print(f"wrote {len(result.table)} predictions to {args.csv}")
@@ -202,7 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
         "wbcrepro predict 'segmentation_WBC/Dataset 1' --extensions .bmp --checkpoint runs/demo",
     )
     pr.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    pr.add_argument("--csv", help="write a CSV (path, predicted, confidence, p_<class>...)")
+    pr.add_argument(
+        "--csv",
+        help="write a CSV (path, predicted, confidence, unsure, p_<class>...); 'unsure' marks "
+        "an answer whose top probability is below the threshold the model card states",
+    )
     pr.add_argument(
         "--checkpoint",
         metavar="CKPT_OR_RUN_FOLDER",
