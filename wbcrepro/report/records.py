@@ -163,12 +163,18 @@ def recorded_runs(runs_root: str | Path) -> list[RunRecord]:
 
 def load_runs(runs_root: str | Path, run_ids: str | Sequence[str]) -> list[RunRecord]:
     """Records of the comma-separated ``run_ids`` in ``runs_root`` (missing ones included); an id
-    of a profile entry with ``seeds`` stands for all its seed runs (:func:`arm_run_ids`)."""
-    return [
-        load_run(runs_root, run_id)
-        for arm_id in split_ids(run_ids)
-        for run_id in arm_run_ids(runs_root, arm_id)
-    ]
+    of a profile entry with ``seeds`` stands for all its seed runs (:func:`arm_run_ids`), and fold
+    arms joined by ``+`` for their cross-validation pooled per seed
+    (:mod:`wbcrepro.report.crossval`)."""
+    from wbcrepro.report.crossval import is_crossval, pooled_records  # it reads records
+
+    out: list[RunRecord] = []
+    for arm_id in split_ids(run_ids):
+        if is_crossval(arm_id):
+            out += pooled_records(runs_root, arm_id)
+        else:
+            out += [load_run(runs_root, run_id) for run_id in arm_run_ids(runs_root, arm_id)]
+    return out
 
 
 # --- text ---------------------------------------------------------------------------------------

@@ -66,21 +66,13 @@ REPO_ENV = "WBCREPRO_REPO"
 
 SECTIONS = ("landing", "data", "results", "ablations", "table1", "claims")
 """Book sections a run may be placed in (see :mod:`wbcrepro.reproduction.book`). A run in
-``landing`` (at most
-one per profile) is the book's root page: the findings, before the introduction."""
+``landing`` (at most one per profile) is the book's root page: the findings, first."""
 
 RESERVED_PARAMS = ("profile", "run_id", "runs_root")
 PROFILE_KEYS = (
-    "name",
-    "title",
-    "description",
-    "synthetic",
-    "jobs",
-    "defaults",
-    "defaults_for",
-    "anchors",
+    "name", "title", "description", "synthetic", "jobs", "defaults", "defaults_for", "anchors",
     "runs",
-)
+)  # fmt: skip
 RUN_KEYS = ("id", "notebook", "section", "title", "params", "seeds", "reads")
 DEFAULT_DEFAULTS_FOR = ("experiment.ipynb",)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
