@@ -71,3 +71,13 @@ def test_a_page_reading_a_cross_validation_reads_each_fold_arm() -> None:
     pairs = {"pairs": f"lisc-crops={SPEC}|cv-paper-f0+cv-paper-f1,pbc=main-pbc"}
     reads = derived_reads(Run(), pairs, [])
     assert reads == ["cv-main-f0", "cv-main-f1", "cv-paper-f0", "cv-paper-f1", "main-pbc"]
+
+
+def test_a_target_on_a_cross_validation_is_judged_on_its_pooled_seeds(cv: Path) -> None:
+    from wbcrepro.report.targets_page import judge, parse_targets
+
+    (target,) = parse_targets(f"{SPEC}:accuracy>0.7")
+    assert target.arm == SPEC
+    row = judge(target, cv)
+    assert row["status"] == "inconclusive"  # seed 1 failed its gate, seed 2 lacks a fold
+    assert "1 of 3 seeds learned (need 3)" in row["measured"]
