@@ -289,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action="extend",
         metavar="ID",
-        help="run only these run ids (others are untouched)",
+        help="run only these run ids, or arms (all the seed runs of a profile entry with seeds); "
+        "the others are untouched",
     )
     rep.add_argument(
         "--force", action="store_true", help="re-execute runs even when they are complete"
