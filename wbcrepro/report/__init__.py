@@ -39,6 +39,7 @@ import seaborn as sns
 from wbcrepro.report import (
     costs_page,
     crossdomain_page,
+    crossval,  # registers how load_runs reads a cross-validation ("a-f0+a-f1+...")
     curve_page,
     label_noise_page,
     model_card_page,
@@ -137,6 +138,7 @@ __all__ = [
     "class_balance",
     "costs_page",
     "crossdomain_page",
+    "crossval",
     "curve_page",
     "dataset_card",
     "describe_split",

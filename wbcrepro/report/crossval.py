@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from wbcrepro.analysis.crossval import pooled_report, weighted_mean
+from wbcrepro.report import records
 from wbcrepro.report.figures import read_predictions
+from wbcrepro.report.records import CROSSVAL_JOIN as JOIN
 from wbcrepro.report.records import RunRecord, arm_run_ids, load_run
-
-JOIN = "+"
 
 
 def is_crossval(arm_id: str) -> bool:
@@ -109,3 +109,6 @@ def _pooled_results(runs: list[RunRecord], fold_arms: list[str]) -> dict[str, An
         },
         "crossval": {"fold_arms": fold_arms, "runs": [r.run_id for r in runs], "n_folds": n_folds},
     }
+
+
+records.POOLED_LOADER = pooled_records  # load_runs reads "a-f0+a-f1+..." through this module
