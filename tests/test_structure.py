@@ -36,7 +36,7 @@ FORBIDDEN_IMPORTS = {
 }
 """Subpackage -> subpackages it must not import (directly; the rule then holds transitively for
 every path that stays inside the rules). The shared top-level modules (config, classes, paths,
-fileio, runfolder, environment, codehash, importgraph) may be imported by all."""
+fileio, runfolder, metrics, environment, codehash, importgraph) may be imported by all."""
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:

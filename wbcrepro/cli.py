@@ -66,8 +66,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.label_space:
         label_space(args.label_space)  # a typo is a usage error before the model loads
     paths = collect_images(args.paths, parse_extensions(args.extensions))
+    loaded = load_model(args.checkpoint)
+    if args.adapt:
+        from wbcrepro.inference.adapt import adapt_batchnorm
+
+        done = adapt_batchnorm(loaded, paths)
+        print(
+            f"--adapt: BatchNorm statistics of {done.layers} layers recomputed over "
+            f"{done.images} image(s)",
+            file=sys.stderr,
+        )
     result = predict_images(
-        load_model(args.checkpoint),
+        loaded,
         paths,
         batch_size=args.batch_size,
         progress=sys.stderr.isatty(),
@@ -75,6 +85,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     )
     for path, error in result.skipped.itertuples(index=False):
         print(f"skipped {path}: {error}", file=sys.stderr)
+    if loaded.unsure is None:
+        print(
+            "note: this model records no unsure threshold: column 'unsure' is empty",
+            file=sys.stderr,
+        )
+    if result.warning:
+        print(result.warning, file=sys.stderr)
     if args.csv:
         skipped_csv = write_predictions(result, args.csv)
         print(f"wrote {len(result.table)} predictions to {args.csv}")
@@ -188,10 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
         "<csv stem>.skipped.csv beside it). Exit status: 0 all read, 1 some skipped, 2 usage "
         "errors (no images found, a named file missing).",
         epilog="examples: wbcrepro predict cells/ --csv predictions.csv;  "
+        "wbcrepro predict --adapt other_lab/ --csv predictions.csv;  "
         "wbcrepro predict 'segmentation_WBC/Dataset 1' --extensions .bmp --checkpoint runs/demo",
     )
     pr.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    pr.add_argument("--csv", help="write a CSV (path, predicted, confidence, p_<class>...)")
+    pr.add_argument(
+        "--csv",
+        help="write a CSV (path, predicted, confidence, unsure, p_<class>...); 'unsure' marks "
+        "an answer whose top probability is below the threshold the model card states",
+    )
     pr.add_argument(
         "--checkpoint",
         metavar="CKPT_OR_RUN_FOLDER",
@@ -211,6 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
         "zheng2018, bccd-cropped). 'predicted' is then the class whose summed probability is "
         "highest (band + segmented neutrophil -> neutrophil), as cross-domain evaluation "
         "scores it; the p_<class> columns stay the model's own (default: the model's classes)",
+    )
+    pr.add_argument(
+        "--adapt",
+        action="store_true",
+        help="first recompute the model's BatchNorm statistics over the given images (AdaBN: "
+        "no labels, weights unchanged), for a batch of at least 32 readable images from ONE "
+        "lab and scanner whose images the model has not seen. A folder that mixes labs or "
+        "acquisition styles gets statistics that fit neither and can do worse than no "
+        "--adapt; this cannot be detected from the images for sure, so adapt each lab's "
+        "folder on its own. The model card says when it helps",
     )
     pr.add_argument("--batch-size", type=int, default=32)
     pr.set_defaults(func=_cmd_predict)
@@ -257,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action="extend",
         metavar="ID",
-        help="run only these run ids (others are untouched)",
+        help="run only these run ids, or arms (all the seed runs of a profile entry with seeds); "
+        "the others are untouched",
     )
     rep.add_argument(
         "--force", action="store_true", help="re-execute runs even when they are complete"

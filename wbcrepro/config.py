@@ -63,6 +63,19 @@ class TrainConfig:
     n_folds: int = 0
     """k of a stratified group k-fold (fold ``fold`` is the test set); 0 = one random split."""
     fold: int = 0
+    labs: str = ""
+    """``dataset=labs`` (leave-one-lab-out): the training sets, comma-separated
+    (:mod:`wbcrepro.data.datasets.labs`)."""
+    test_lab: str = ""
+    """``dataset=labs``: the held-out set, tested on all its images."""
+    lab_images: int = 0
+    """``dataset=labs``: at most this many images of each training set (stratified, seeded by
+    ``split_seed``); 0 = all."""
+    group_near_copies: bool = False
+    """Before splitting, join the groups of images that the leakage audit's hash detector finds
+    to be near-copies (dHash distance <= 4 under rotations and flips), so that no cell lands on
+    both sides of the split (:mod:`wbcrepro.data.leakage.groups`; the LISC crops hold such
+    copies). results.json's dataset notes say how many groups were joined."""
     split_seed: int = 0
     """Seed of the split (and of the synthetic drawing); apart from ``seed`` so that several
     training seeds share one split."""

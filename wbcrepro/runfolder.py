@@ -86,7 +86,7 @@ class RunResults(TypedDict, total=False):
     """``results.json``: written at the start (``running``), after the data is loaded, and at the
     end (``complete``), or with the error (``failed`` / ``interrupted``).
 
-    ``final`` holds :func:`wbcrepro.training.metrics.classification_report` of the selected model
+    ``final`` holds :func:`wbcrepro.metrics.classification_report` of the selected model
     on ``val`` and ``test`` (and of the last epoch on ``test_last_epoch``); ``baselines`` holds
     ``chance``, ``majority`` and ``linear_probe`` (or ``{"status": "not available", "reason"}``).
     """

@@ -13,7 +13,7 @@ import pytest
 
 from wbcrepro.analysis import paper, verdicts
 from wbcrepro.analysis.verdicts import Arm, RunResult
-from wbcrepro.training.metrics import wilson_interval
+from wbcrepro.metrics import wilson_interval
 
 
 def result(

@@ -95,6 +95,23 @@ def test_lisc_classes_groups_and_masks_excluded(tmp_path: Path) -> None:
     assert "10.1016/j.compmedimag.2011.01.003" in spec.citation
 
 
+def test_lisc_crops_upstream_layout_with_its_baoso_folder(tmp_path: Path) -> None:
+    folders = {"Baoso": 3, "eosi": 2, "lymp": 2, "mono": 2, "neut": 2}
+    for i, (name, n) in enumerate(folders.items()):
+        for k in range(n):  # numbered from 0 in each folder, as upstream
+            _image(tmp_path / "LISC_crops" / name / f"{k}.png", seed=i * 10 + k)
+    loaded = _load(tmp_path, "lisc-crops")
+    _check_rows(loaded)
+    assert Counter(loaded.manifest["label"])["basophil"] == 3
+    assert loaded.manifest["group"].is_unique and "basophil/0" in set(loaded.manifest["group"])
+    assert get_dataset("lisc-crops").classes == get_dataset("lisc").classes
+    (tmp_path / "other").mkdir()
+    for path in (tmp_path / "LISC_crops" / "mono").iterdir():
+        path.rename(tmp_path / "other" / path.name)
+    with pytest.raises(DatasetError, match=r"monocyte.*\.png images"):
+        _load(tmp_path, "lisc-crops")
+
+
 def test_lisc_tolerates_folder_name_variants(tmp_path: Path) -> None:
     variants = {"Basophil": 1, "EOSINOPHIL": 1, "Lymphocyte": 1, "monocyte": 1, "Neutrophil": 1}
     _lisc(tmp_path, variants)

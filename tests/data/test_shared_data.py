@@ -138,6 +138,22 @@ def test_bccd_cropped(listing_before: dict) -> None:
     assert set(m["label"]) == {"neutrophil", "eosinophil", "basophil", "monocyte", "lymphocyte"}
 
 
+def test_lisc_crops(listing_before: dict) -> None:
+    loaded = _load("lisc-crops")
+    m = loaded.manifest
+    assert Counter(m["label"]) == {
+        "basophil": 55,
+        "eosinophil": 39,
+        "lymphocyte": 55,
+        "monocyte": 53,
+        "neutrophil": 53,
+    }
+    assert m["group"].is_unique and m["path"].str.endswith(".png").all()
+    assert loaded.excluded.empty
+    folds = load_split_data(_cfg("lisc-crops", n_folds=5, fold=0, val_fraction=0.15)).manifest
+    assert (folds["split"] == "test").sum() in (51, 52)  # a fifth of 255 per fold
+
+
 def test_bccd_split_without_basophil(listing_before: dict) -> None:
     _load("bccd")  # crops already cut
     data = load_split_data(

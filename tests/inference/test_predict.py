@@ -23,7 +23,7 @@ from wbcrepro.inference.predict import (
 )
 from wbcrepro.inference.shipped import export_model
 
-COLUMNS = ["path", "predicted", "confidence", *(f"p_{c}" for c in PAPER_CLASSES)]
+COLUMNS = ["path", "predicted", "confidence", "unsure", *(f"p_{c}" for c in PAPER_CLASSES)]
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,8 @@ def test_export_writes_one_file_under_the_limit_with_its_metadata(lite0_run, exp
     assert out.stat().st_size == meta["bytes"] <= MAX_BYTES
     content = torch.load(out, map_location="cpu", weights_only=True)  # plain data only
     assert content["metadata"] == {k: v for k, v in meta.items() if k != "bytes"}
-    assert meta["format"] == "wbcrepro-shipped-model" and meta["format_version"] == 2
+    assert meta["format"] == "wbcrepro-shipped-model"
+    assert meta["format_version"] == shipped.FORMAT_VERSION == 3
     assert meta["arch"] == "efficientnet_lite0"
     assert meta["implementation"] == "efficientnet_lite_pytorch"
     assert meta["class_names"] == list(PAPER_CLASSES)
@@ -135,7 +136,7 @@ def test_export_if_changed_skips_the_same_weights(lite0_run, tmp_path) -> None:
     old = json.loads(out.with_suffix(".json").read_text())
     out.with_suffix(".json").write_text(json.dumps({**old, "format_version": 1}))
     _, now = shipped.export_if_changed(lite0_run, out)  # same weights, an older format
-    assert now and json.loads(out.with_suffix(".json").read_text())["format_version"] == 2
+    assert now and json.loads(out.with_suffix(".json").read_text())["format_version"] == 3
 
 
 def test_a_format_1_file_is_still_read_with_the_same_preprocessing(exported, tmp_path) -> None:
@@ -144,6 +145,9 @@ def test_a_format_1_file_is_still_read_with_the_same_preprocessing(exported, tmp
     torch.save({**content, "metadata": {**meta, "format_version": 1}}, tmp_path / "v1.pt")
     old, new = load_model(tmp_path / "v1.pt", "cpu"), load_model(exported[0], "cpu")
     assert old.decode_side == new.decode_side == 43
+    two = {k: v for k, v in content["metadata"].items() if k != "unsure"}
+    torch.save({**content, "metadata": {**two, "format_version": 2}}, tmp_path / "v2.pt")
+    assert load_model(tmp_path / "v2.pt", "cpu").unsure is None  # format 2: no unsure rule
     torch.save({**content, "metadata": {**meta, "format_version": 9}}, tmp_path / "v9.pt")
     with pytest.raises(ShippedModelError, match=r"v9\.pt has shipped-model format version 9"):
         load_model(tmp_path / "v9.pt")

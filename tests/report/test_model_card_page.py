@@ -76,3 +76,19 @@ def test_crossdomain_table_has_one_column_per_target_and_skips_empty_classes(tmp
     assert table.loc["recall neutrophil", "zheng2018"] == 0.28
     assert "recall basophil" not in table.index  # no support: nothing measured
     assert card_page.crossdomain_table([]).empty
+
+
+def test_unsure_rule_is_stated_from_the_file_or_said_to_be_missing() -> None:
+    rule = {
+        "threshold": 0.5123,
+        "rule": "unsure when the top probability is below the 10% quantile",
+        "validation_images": 769,
+        "validation_unsure_share": 0.15,
+        "validation_correct_unsure_share": 0.1,
+        "validation_wrong_unsure_share": 0.6,
+    }
+    text = card_page.unsure_markdown({**CARD, "format_version": 3, "unsure": rule}).data
+    assert "**0.512**" in text and "769 validation images" in text
+    assert "15.00% of the answers: 10.00% of the correct ones and 60.00% of the wrong ones" in text
+    old = card_page.unsure_markdown({**CARD, "format_version": 2}).data
+    assert "records no unsure threshold (shipped format 2)" in old

@@ -28,6 +28,7 @@ from wbcrepro.reproduction.runner import (
     read_record,
     record_path,
     reproduce,
+    select_runs,
     stale_reasons,
     up_to_date,
 )
@@ -269,6 +270,11 @@ def test_seeds_expand_into_one_run_per_seed(repo: Path) -> None:
     write_profile(repo, body.replace("{value: 5}", "{value: 5, seed: 1}"), name="both")
     with pytest.raises(ProfileError, match="either 'seeds' or params 'seed'"):
         load_profile("both")
+    # --only takes an arm for all its seed runs, as the CLI's example says
+    assert [s.id for s in select_runs(profile, ["main"])] == ["main-s0", "main-s2"]
+    assert [s.id for s in select_runs(profile, ["main-s2"])] == ["main-s2"]
+    with pytest.raises(ReproduceError, match=r"unknown run id\(s\) mai\b"):
+        select_runs(profile, ["mai"])
 
 
 def test_shipped_profiles_load(monkeypatch: pytest.MonkeyPatch) -> None:

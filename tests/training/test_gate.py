@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from wbcrepro.metrics import classification_report
 from wbcrepro.training.gate import learning_gate
-from wbcrepro.training.metrics import classification_report
 
 NAMES = ["a", "b", "c", "d"]
 

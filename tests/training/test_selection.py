@@ -172,8 +172,8 @@ def test_a_run_folder_evaluates_its_best_file_when_there_is_one(tmp_path: Path) 
 def _fabricate_val_macro_f1(monkeypatch, values: list[float]) -> None:
     """The per-epoch validation macro-F1 becomes ``values`` (in call order); nothing else
     changes: the final reports are the real ones."""
+    from wbcrepro import metrics
     from wbcrepro.training import fit as runs
-    from wbcrepro.training import metrics
 
     real = metrics.classification_report
     fabricated = iter(values)

@@ -5,5 +5,6 @@
 ``seedstats``  means, spreads and intervals across seeds
 ``arms``       runs grouped into arms (one setting, several seeds)
 ``verdicts``   reproduced / not reproduced / inconclusive, from arms and the paper
+``crossval``   k-fold cross-validation: each seed's test folds pooled into one report
 =============  ===============================================================================
 """

@@ -129,8 +129,11 @@ TABLE1: tuple[Table1Row, ...] = (
         "CNN, further training",
         96.00,
         "lisc",
-        "LISC is not available offline here (authors' page, manual download)",
-        "same public data once downloaded (5 classes, 254 images)",
+        "the LISC archive is not available offline here (authors' page, manual download)",
+        "beside it, the LISC crops: the same LISC cells as 255 single-cell crops (224x224), "
+        "scored by 5-fold cross-validation; that study used the 254 smear images: the closest "
+        "public equivalent, not the same test",
+        closest_public="lisc-crops",
     ),
     Table1Row(
         "Almezghwi & Serte 2020",
@@ -140,8 +143,11 @@ TABLE1: tuple[Table1Row, ...] = (
         "DenseNet-169 + GAN augmentation",
         98.80,
         "lisc",
-        "LISC is not available offline here (authors' page, manual download)",
-        "same public data once downloaded (5 classes, 254 images)",
+        "the LISC archive is not available offline here (authors' page, manual download)",
+        "beside it, the LISC crops: the same LISC cells as 255 single-cell crops (224x224), "
+        "scored by 5-fold cross-validation; that study used the 254 smear images: the closest "
+        "public equivalent, not the same test",
+        closest_public="lisc-crops",
     ),
     Table1Row(
         "Chegodaev 2021 (the paper)",

@@ -56,7 +56,7 @@ MEETS, BELOW, UNDECIDED = "meets", "below", "undecided"
 
 def wilson(successes: int, n: int) -> tuple[float, float]:
     """95% Wilson interval of a proportion, by SciPy (the same as
-    :func:`wbcrepro.training.metrics.wilson_interval`, which pulls in scikit-learn; this one stays
+    :func:`wbcrepro.metrics.wilson_interval`, which pulls in scikit-learn; this one stays
     light)."""
     if n == 0:
         return (float("nan"), float("nan"))

@@ -61,6 +61,8 @@ def _cmd_data_leakage(args: argparse.Namespace) -> int:
     from wbcrepro.data.leakage.audits import write_audit
     from wbcrepro.paths import data_root
 
+    if args.dataset or args.folds:
+        return _fold_leakage(args, data_root(args.root))
     record = write_audit(data_root(args.root), Path(args.out), args.method, progress=True)
     kaggle = record["kaggle"]
     for method in record["methods"]:
@@ -71,6 +73,29 @@ def _cmd_data_leakage(args: argparse.Namespace) -> int:
             f"{part['random_resplit']['fraction_leaked']:.1%}"
         )
     print(f"wrote {args.out}")
+    return 0
+
+
+def _fold_leakage(args: argparse.Namespace, root: Path) -> int:
+    from wbcrepro.data.leakage.folds import fold_audit
+    from wbcrepro.fileio import write_json
+
+    if not (args.dataset and args.folds):
+        raise ValueError("--dataset and --folds go together (the cross-validation to audit)")
+    if args.method == "both":
+        raise ValueError("a fold audit takes one --method: hash or embedding")
+    record = fold_audit(
+        root,
+        args.dataset,
+        args.folds,
+        args.method,
+        progress=True,
+        group_near_copies=args.group_near_copies,
+    )
+    write_json(Path(args.out), record)
+    for fold in record["folds"]:
+        print(f"fold {fold['fold']}: {fold['n_leaked']} of {fold['n_split']} test images leaked")
+    print(f"{record['n_leaked']} of {record['n_images']} in all; wrote {args.out}")
     return 0
 
 
@@ -103,7 +128,8 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
     dc.set_defaults(func=_cmd_data_check)
     dk = data_sub.add_parser(
         "leakage",
-        help="near-copies across the Kaggle splits and between Kaggle and BCCD (one JSON)",
+        help="near-copies across the Kaggle splits and between Kaggle and BCCD, or across the "
+        "folds of one dataset's cross-validation (one JSON)",
         description="Run the leakage audits (wbcrepro.data.leakage.audits) on kaggle-bloodcells, "
         "kaggle-bloodcells-simple and bccd, and write one JSON record (paths in it are relative "
         "to the data root). Results are cached: a second run takes seconds. The embedding "
@@ -116,5 +142,17 @@ def add_data_commands(subparsers: argparse._SubParsersAction) -> None:
         default="hash",
         choices=["hash", "embedding", "both"],
         help="detector(s): perceptual hash (default), CNN embedding, or both",
+    )
+    dk.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="with --folds: audit that dataset's k-fold cross-validation instead (each test "
+        "fold against the other folds, as a run with n_folds=K builds them)",
+    )
+    dk.add_argument("--folds", type=int, default=0, metavar="K", help="folds (with --dataset)")
+    dk.add_argument(
+        "--group-near-copies",
+        action="store_true",
+        help="with --folds: the folds of a run with group_near_copies=true",
     )
     dk.set_defaults(func=_cmd_data_leakage)

@@ -194,9 +194,16 @@ def load_split_data(cfg: TrainConfig, manifest: pd.DataFrame | None = None) -> S
     """
     spec = get_dataset(cfg.dataset)
     loaded = drop_classes(spec.load(cfg), cfg.exclude_classes)
+    notes = loaded.notes
+    to_split = loaded.manifest
+    if cfg.group_near_copies:
+        from wbcrepro.data.leakage.groups import join_near_copies  # hashing only when asked
+
+        to_split, merged = join_near_copies(loaded.manifest)
+        notes = (*notes, f"group_near_copies: {merged} group(s) joined to near-copies")
     if manifest is None:
         manifest = split_manifest(
-            loaded.manifest,
+            to_split,
             cfg.val_fraction,
             cfg.test_fraction,
             cfg.split_seed,
@@ -219,7 +226,7 @@ def load_split_data(cfg: TrainConfig, manifest: pd.DataFrame | None = None) -> S
         manifest,
         spec.synthetic,
         loaded.excluded,
-        loaded.notes,
+        notes,
         val_source_disjoint=spec.groups_are_sources or published_val,
     )
 

@@ -12,6 +12,8 @@ gets one answer whatever the entry point.
 ``run_model``        a run folder's selected model, checked against its records
 ``checkpoint_eval``  ``wbcrepro evaluate``: a run's model on a split of its data set
 ``predict``          ``wbcrepro predict``: a folder of images -> a CSV of classes
+``confidence``       the per-image ``unsure`` flag and the batch warning (validation-chosen)
+``adapt``            ``predict --adapt``: BatchNorm statistics from the images to classify
 ``shipped``          the shipped-model file format (``assets/pbc6.pt``) and its export
 ``crossdomain``      a model on every image of another data set
 ``explain``          Grad-CAM panels of test images

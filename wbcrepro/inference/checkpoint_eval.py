@@ -18,9 +18,9 @@ import torch
 from wbcrepro.config import TrainConfig
 from wbcrepro.data.loading import encode_labels, load_split_data
 from wbcrepro.inference.loading import class_probabilities, load_model
+from wbcrepro.metrics import classification_report
 from wbcrepro.paths import cache_root, data_root
 from wbcrepro.runfolder import SPLIT
-from wbcrepro.training.metrics import classification_report
 from wbcrepro.training.run_files import read_split
 
 MODEL_KEYS = (

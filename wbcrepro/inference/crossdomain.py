@@ -60,9 +60,9 @@ from wbcrepro.inference.run_model import (  # noqa: E402
     weights_sha256,
 )
 from wbcrepro.inference.shipped import describe_transform  # noqa: E402
+from wbcrepro.metrics import bootstrap_macro_f1, classification_report, wilson_interval  # noqa: E402
 from wbcrepro.paths import cache_root  # noqa: E402
 from wbcrepro.paths import data_root as resolve_data_root  # noqa: E402
-from wbcrepro.training.metrics import bootstrap_macro_f1, classification_report, wilson_interval  # noqa: E402
 
 RECORD_KIND = "cross_domain_evaluation"
 

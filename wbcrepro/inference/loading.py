@@ -38,6 +38,7 @@ from wbcrepro.config import TrainConfig
 from wbcrepro.data.images import ImageReadError, decode_resized
 from wbcrepro.data.transforms import build_eval_transform
 from wbcrepro.inference import shipped
+from wbcrepro.inference.confidence import rule_from_run_folder
 from wbcrepro.inference.run_model import RunModel, file_sha256, read_run_model, run_decode_side
 from wbcrepro.inference.shipped import ShippedModelError, read_shipped, rebuild_transform
 from wbcrepro.model.networks import build_network, to_device
@@ -69,6 +70,10 @@ class LoadedModel:
     """The run's stored model and records (None for a shipped file)."""
     shipped: dict[str, Any] | None = None
     """A shipped file's metadata (None for a run's model)."""
+    unsure: dict[str, Any] | None = None
+    """The per-image ``unsure`` rule (:func:`wbcrepro.inference.confidence.unsure_rule`): from
+    a shipped file's metadata, or from the run's validation predictions; None where neither
+    has one (an older shipped file, a bare checkpoint)."""
 
     @property
     def device(self) -> torch.device:
@@ -158,6 +163,7 @@ def _from_run(run: RunModel, path: Path, device: str) -> LoadedModel:
         cfg,
         provenance,
         run=run,
+        unsure=rule_from_run_folder(run.folder, run.class_names),
     )
 
 
@@ -190,6 +196,7 @@ def _from_shipped(path: Path, device: str, content: dict[str, Any]) -> LoadedMod
         cfg,
         provenance,
         shipped=meta,
+        unsure=meta.get("unsure"),
     )
 
 
@@ -208,7 +215,7 @@ class Probabilities:
     """(position, error) of every unreadable image (only with ``skip_unreadable``)."""
 
 
-class _Images(Dataset):
+class ImageDataset(Dataset):
     """Images -> (index, tensor or None, error or None): with ``skip``, a bad file is data."""
 
     def __init__(self, loaded: LoadedModel, images: Sequence[ImageInput], skip: bool) -> None:
@@ -226,7 +233,8 @@ class _Images(Dataset):
             return index, None, str(err)
 
 
-def _collate(items):
+def collate_images(items):
+    """(index, tensor, error) items -> (indices read, their stacked tensors or None, errors)."""
     good = [(index, image) for index, image, error in items if error is None]
     bad = [(index, error) for index, _, error in items if error is not None]
     images = torch.stack([image for _, image in good]) if good else None
@@ -249,10 +257,10 @@ def class_probabilities(
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     loader = DataLoader(
-        _Images(loaded, images, skip_unreadable),
+        ImageDataset(loaded, images, skip_unreadable),
         batch_size=batch_size,
         num_workers=num_workers,
-        collate_fn=_collate,
+        collate_fn=collate_images,
     )
     loaded.model.eval()
     kept: list[int] = []

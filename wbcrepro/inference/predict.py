@@ -22,6 +22,7 @@ import pandas as pd
 
 from wbcrepro.data.images import IMAGE_SUFFIXES
 from wbcrepro.fileio import atomic_write
+from wbcrepro.inference.confidence import batch_warning, unsure_flags
 from wbcrepro.inference.decision import decide, identity_map, map_to_space
 from wbcrepro.inference.decision import label_space as resolve_label_space
 from wbcrepro.inference.loading import LoadedModel, class_probabilities
@@ -71,12 +72,16 @@ def collect_images(inputs: Sequence[str | Path], extensions: Sequence[str]) -> l
 @dataclass(frozen=True)
 class Predictions:
     table: pd.DataFrame
-    """``path, predicted, confidence, p_<class>...``: one row per image read. ``p_<class>`` are
-    the model's own class probabilities; ``predicted`` and ``confidence`` are the answer of
-    :func:`wbcrepro.inference.decision.decide` in the requested label space (the model's own by
-    default) and its summed probability."""
+    """``path, predicted, confidence, unsure, p_<class>...``: one row per image read.
+    ``p_<class>`` are the model's own class probabilities; ``predicted`` and ``confidence`` are
+    the answer of :func:`wbcrepro.inference.decision.decide` in the requested label space (the
+    model's own by default) and its summed probability; ``unsure`` is true where the model's
+    own top probability is below its validation-chosen threshold
+    (:mod:`wbcrepro.inference.confidence`; empty for a model that records none)."""
     skipped: pd.DataFrame
     """``path, error``: every file that could not be read as an image."""
+    warning: str | None = None
+    """One warning for the whole batch when far more answers are unsure than on validation."""
 
 
 def predict_images(
@@ -111,10 +116,16 @@ def predict_images(
             "confidence": merged[rows, answers].round(6),
         }
     )
+    flags = unsure_flags(probs, loaded.unsure)
+    table["unsure"] = flags if flags is not None else pd.Series([pd.NA] * len(table), dtype=object)
     for i, name in enumerate(names):
         table[f"p_{name}"] = probs[:, i].round(6)
     skipped = [(str(paths[i]), error) for i, error in result.skipped]
-    return Predictions(table, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS))
+    return Predictions(
+        table,
+        pd.DataFrame(skipped, columns=SKIPPED_COLUMNS),
+        batch_warning(flags, loaded.unsure),
+    )
 
 
 def skipped_csv_path(csv_path: str | Path) -> Path:

@@ -7,10 +7,13 @@ code produced it, how images are decoded (``decode_shorter_side``) and transform
 (``eval_transform``), and the decision rule; :func:`wbcrepro.inference.loading.load_model` reads
 it back (this module only defines and writes the format, and checks a file).
 
-Format 2 (this version) stores the large convolution weights in fp16 and keeps BatchNorm, the
-classifier head and every small tensor in fp32 (:func:`fp32_names`, :func:`pack_weights`): 96.6 %
-of the weights in fp16 keep the file at about 7 MB, and the small tensors whose fp16 rounding
-moved near-tied out-of-domain answers cost 0.15 MB. Format 1 (fp16 parameters, fp32 BatchNorm
+Format 3 (this version) is format 2 plus ``unsure``: the confidence threshold below which
+``wbcrepro predict`` flags an answer, chosen on the source run's validation predictions
+(:mod:`wbcrepro.inference.confidence`). Format 2 stores the large convolution weights in fp16
+and keeps BatchNorm, the classifier head and every small tensor in fp32 (:func:`fp32_names`,
+:func:`pack_weights`): 96.6 % of the weights in fp16 keep the file at about 7 MB, and the small
+tensors whose fp16 rounding moved near-tied out-of-domain answers cost 0.15 MB. Formats 1 and
+2 are still read; format 1 (fp16 parameters, fp32 BatchNorm
 statistics) is still read.
 
 The evaluation transform is recorded step by step from the run's own pipeline
@@ -33,6 +36,7 @@ from torchvision.transforms import InterpolationMode, v2
 import wbcrepro
 from wbcrepro.data.transforms import build_eval_transform
 from wbcrepro.fileio import atomic_write, read_json_or_none, write_json
+from wbcrepro.inference.confidence import rule_from_run_folder
 from wbcrepro.inference.run_model import (
     RunModel,
     best_seed_folder,
@@ -44,8 +48,8 @@ from wbcrepro.inference.run_model import (
 from wbcrepro.model.networks import head_prefix, implementation_of
 
 FORMAT = "wbcrepro-shipped-model"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "pbc6.pt"
 """The model shipped inside the package (package data; exported by the maintainers)."""
 LOCAL_PATH_KEYS = ("data_root", "data_path")
@@ -156,6 +160,7 @@ def build_metadata(run: RunModel) -> dict[str, Any]:
         "normalisation": {"mean": normalise["mean"], "std": normalise["std"]},
         "eval_transform": steps,
         "decision_rule": DECISION_RULE,
+        "unsure": rule_from_run_folder(run.folder, run.class_names),
         "batchnorm": results.get("batchnorm"),
         "weights_precision": WEIGHTS_PRECISION,
         "source": {
@@ -195,7 +200,7 @@ def fp32_names(model: nn.Module, arch: str, impl: str) -> set[str]:
 
 
 def pack_weights(model: nn.Module, arch: str, impl: str) -> dict[str, torch.Tensor]:
-    """The state dict as a format-2 file stores it: fp16 but for :func:`fp32_names`."""
+    """The state dict as a format-2 (and 3) file stores it: fp16 but for :func:`fp32_names`."""
     keep = fp32_names(model, arch, impl)
     return {
         name: (t.half() if t.is_floating_point() and name not in keep else t).cpu().contiguous()

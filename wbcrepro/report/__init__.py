@@ -6,6 +6,7 @@ every page shows the same thing in the same way. One module per page kind:
 
 =====================  =======================================================================
 ``records``            run records (:func:`load_run`), formatting and glue helpers
+``crossval``           fold arms joined by ``+``: one pooled record per seed
 ``headers``            the first table of every page, from the environment a run RECORDED
 ``data_page``          one dataset as its loader reads it (no model is trained)
 ``leakage_page``       the leakage audit, read from ``wbcrepro data leakage``'s JSON
@@ -16,7 +17,9 @@ every page shows the same thing in the same way. One module per page kind:
 ``claims_page``        the claims ledger
 ``label_noise_page``   PBC's band/segmented labels against WBCAtt's nucleus shapes
 ``costs_page``         the training time each run recorded, per arm and in total
-``curve_page``         a learning curve on validation: train images, input size, epochs
+``curve_page``         a learning curve on validation (train images, input size, epochs), and
+                       what each CPU-budget lever measured
+``model_card_page``    the shipped model's card: its metadata, unsure rule, other labs
 ``targets_page``       the profile's own targets against what its runs measured
 ``landing_page``       the findings first: the headline, Table 1 and claims counted, one figure
 =====================  =======================================================================
@@ -36,6 +39,7 @@ import seaborn as sns
 from wbcrepro.report import (
     costs_page,
     crossdomain_page,
+    crossval,  # registers how load_runs reads a cross-validation ("a-f0+a-f1+...")
     curve_page,
     label_noise_page,
     model_card_page,
@@ -134,6 +138,7 @@ __all__ = [
     "class_balance",
     "costs_page",
     "crossdomain_page",
+    "crossval",
     "curve_page",
     "dataset_card",
     "describe_split",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from IPython.display import Markdown
 
 from wbcrepro.analysis.verdicts import pct, with_ci
 from wbcrepro.fileio import read_json
@@ -143,3 +144,24 @@ def glue_card(card: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> 
             "accuracy"
         ]
     return glue_values(values)
+
+
+def unsure_markdown(card: Mapping[str, Any]) -> Markdown:
+    """The per-image ``unsure`` rule as the file records it (format 3), with what it did on the
+    source run's validation split; an older file says it has none."""
+    rule = card.get("unsure")
+    if not rule:
+        return Markdown(
+            "This file records no unsure threshold (shipped format "
+            f"{card.get('format_version', '?')}): `predict` leaves the `unsure` column empty."
+        )
+    wrong = rule.get("validation_wrong_unsure_share")
+    return Markdown(
+        f"`unsure` is true when the model's top probability is below **{rule['threshold']:.3f}**: "
+        f"{rule['rule']} ({rule['validation_images']:,} validation images of the source run, "
+        f"never its test split). On those images it flags {pct(rule['validation_unsure_share'])} "
+        f"of the answers: {pct(rule['validation_correct_unsure_share'])} of the correct ones and "
+        + (f"{pct(wrong)} of the wrong ones." if wrong is not None else "no wrong one (none).")
+        + " `predict` also prints one warning when a batch holds far more unsure answers than "
+        "that, and suggests `--adapt`."
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,14 +161,27 @@ def recorded_runs(runs_root: str | Path) -> list[RunRecord]:
     ]
 
 
+CROSSVAL_JOIN = "+"
+"""Fold arms joined by this are one cross-validation (:mod:`wbcrepro.report.crossval`)."""
+POOLED_LOADER: Callable[[str | Path, str], list[RunRecord]] | None = None
+"""``(runs_root, "a-f0+a-f1+...") -> pooled records``: registered by
+:mod:`wbcrepro.report.crossval` (which reads records, so this module cannot import it)."""
+
+
 def load_runs(runs_root: str | Path, run_ids: str | Sequence[str]) -> list[RunRecord]:
     """Records of the comma-separated ``run_ids`` in ``runs_root`` (missing ones included); an id
-    of a profile entry with ``seeds`` stands for all its seed runs (:func:`arm_run_ids`)."""
-    return [
-        load_run(runs_root, run_id)
-        for arm_id in split_ids(run_ids)
-        for run_id in arm_run_ids(runs_root, arm_id)
-    ]
+    of a profile entry with ``seeds`` stands for all its seed runs (:func:`arm_run_ids`), and fold
+    arms joined by ``+`` for their cross-validation pooled per seed
+    (:mod:`wbcrepro.report.crossval`)."""
+    out: list[RunRecord] = []
+    for arm_id in split_ids(run_ids):
+        if CROSSVAL_JOIN in arm_id:
+            if POOLED_LOADER is None:  # set when wbcrepro.report.crossval is imported
+                raise RuntimeError(f"{arm_id}: import wbcrepro.report to read a cross-validation")
+            out += POOLED_LOADER(runs_root, arm_id)
+        else:
+            out += [load_run(runs_root, run_id) for run_id in arm_run_ids(runs_root, arm_id)]
+    return out
 
 
 # --- text ---------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
-_ITEM = re.compile(r"^(?P<arm>[\w.-]+):(?P<metric>\w+)(?P<op>>=|<=|>|<)(?P<threshold>[0-9.]+)$")
+_ITEM = re.compile(r"^(?P<arm>[\w.+-]+):(?P<metric>\w+)(?P<op>>=|<=|>|<)(?P<threshold>[0-9.]+)$")
 CROSSDOMAIN_JSON = "crossdomain.json"
 
 MET, NOT_MET, INCONCLUSIVE, NOT_RUN = "met", "not met", "inconclusive", "not run"

@@ -138,7 +138,8 @@ def derived_reads(run: Run, params: Mapping[str, Any], runs: Sequence[Run]) -> l
     role = role_of(run.notebook)
     if role.reads_all:
         return [other.id for other in runs if other.id != run.id]
-    return role.reads(params)
+    # a cross-validation read as one arm joins its fold arms with "+": each is read
+    return [part for item in role.reads(params) for part in item.split("+") if part]
 
 
 R = TypeVar("R", bound=Run)

@@ -161,11 +161,17 @@ def up_to_date(profile: Profile, spec: RunSpec) -> bool:
 
 # --- the runner -----------------------------------------------------------------------------------
 def select_runs(profile: Profile, only: Iterable[str] | None) -> list[RunSpec]:
-    """The runs to consider, in profile order; unknown ids are an error listing the known ones."""
+    """The runs to consider, in profile order: each id a run, or an arm (a profile entry with
+    ``seeds``: all its seed runs); unknown ids are an error listing the known ones."""
     if not only:
         return list(profile.runs)
-    wanted = list(dict.fromkeys(only))
-    unknown = [run_id for run_id in wanted if run_id not in profile.run_ids]
+    wanted = set()
+    unknown = []
+    for item in dict.fromkeys(only):
+        found = {spec.id for spec in profile.runs if item in (spec.id, spec.arm)}
+        wanted |= found
+        if not found:
+            unknown.append(item)
     if unknown:
         raise ReproduceError(
             f"unknown run id(s) {', '.join(unknown)} in profile {profile.name!r}; "

@@ -8,7 +8,6 @@ reproduction code.
 ``selection``    which epoch is tested (validation only)
 ``baselines``    chance, majority class, linear probe on frozen embeddings
 ``gate``         did the run learn (a degenerate model is flagged, never averaged in)
-``metrics``      accuracy with intervals, balanced accuracy, macro-F1, per-class reports
 ``run_files``    the run folder's training files: params, split, history, checkpoints
 ``experiment``   the experiment notebook's config and explicit fit-or-load step
 ===============  ============================================================================

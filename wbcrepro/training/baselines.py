@@ -19,9 +19,9 @@ from torch import nn
 
 from wbcrepro.config import TrainConfig
 from wbcrepro.data.loading import ImageTable, make_loader
+from wbcrepro.metrics import classification_report
 from wbcrepro.model.networks import build_model, implementation_of, to_device
 from wbcrepro.training.engine import autocast_dtype
-from wbcrepro.training.metrics import classification_report
 
 PROBE_MAX_ITER = 5000
 """Iterations for lbfgs on standardised features: enough to converge on a few thousand images."""

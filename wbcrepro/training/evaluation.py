@@ -16,10 +16,10 @@ from torch import nn
 
 from wbcrepro.config import TrainConfig
 from wbcrepro.data.loading import ImageTable, make_loader
+from wbcrepro.metrics import classification_report
 from wbcrepro.model.batchnorm import effective_bn_mode, recalibrate_bn
 from wbcrepro.runfolder import BEST
 from wbcrepro.training.engine import autocast_dtype, evaluate
-from wbcrepro.training.metrics import classification_report
 from wbcrepro.training.run_files import load_checkpoint, save_predictions
 
 

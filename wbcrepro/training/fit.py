@@ -39,6 +39,7 @@ from wbcrepro.data.transforms import (
     resolve_eval_geometry,
 )
 from wbcrepro.environment import collect_environment
+from wbcrepro.metrics import classification_report
 from wbcrepro.model.batchnorm import describe_bn, effective_bn_mode, set_bn_momentum
 from wbcrepro.model.networks import build_model, count_parameters, implementation_of, to_device
 from wbcrepro.paths import cache_root, data_root
@@ -56,7 +57,6 @@ from wbcrepro.training.baselines import compute_baselines
 from wbcrepro.training.engine import autocast_dtype, pick_device, seed_everything, train_one_epoch
 from wbcrepro.training.evaluation import Evaluator, final_evaluation
 from wbcrepro.training.gate import learning_gate
-from wbcrepro.training.metrics import classification_report
 from wbcrepro.training.run_files import (
     load_checkpoint,
     prepare_run_folder,

@@ -22,7 +22,7 @@ a (near) single-class predictor."""
 
 def learning_gate(report: Mapping[str, Any] | None, dominant_share: float = DOMINANT_SHARE) -> dict:
     """``{"learned": bool, "reasons": [...]}`` from a
-    :func:`wbcrepro.training.metrics.classification_report`
+    :func:`wbcrepro.metrics.classification_report`
     with intervals (``balanced_accuracy_ci95``, ``confusion_matrix``, ``class_names``).
 
     Degenerate (``learned`` false) when the lower bound of the test balanced accuracy's 95 %

@@ -18,6 +18,7 @@ from wbcrepro.data.datasets import (  # noqa: F401  (imported to register their 
     bloodmnist,
     custom,
     kaggle,
+    labs,
     lisc,
     pbc,
     raabin,

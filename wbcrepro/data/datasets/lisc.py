@@ -11,6 +11,12 @@ Layout assumed (the archive from the authors' page, unpacked under ``<data root>
         Ground Truth segmentation/         <- expert masks (areaforexpert1, areaforexpert2)
             Baso/areaforexpert1/ ...
 
+The single-cell crops of ``lisc-crops`` (github.com/BTrDung/Using-CNNs-for-predicting-disease-via-
+leukocyle-classification, ``original_data/original_data/``, unpacked as ``<data root>/LISC_crops``)
+hold one 224x224 PNG per LISC cell, in the same five class folders under upstream names
+(``Baoso/ eosi/ lymp/ mono/ neut/``, files ``0.png 1.png ...``); the one loader reads both layouts.
+They are the same cells as ``lisc``: never train on one and test on the other.
+
 Copies found on the web differ in details (folder case, "Baso" vs "Basophil", masks inside or
 beside the class folders), so the loader is tolerant: it walks the whole tree, takes the class from
 the deepest folder whose name starts like a class (``bas``, ``eos``, ``lym``, ``mon``, ``neu``,
@@ -35,6 +41,7 @@ from wbcrepro.data.images import is_image
 LISC_CLASSES = ("basophil", "eosinophil", "lymphocyte", "monocyte", "neutrophil")
 _PREFIXES = {
     "bas": "basophil",
+    "bao": "basophil",  # the crops' folder is spelt "Baoso" upstream
     "eos": "eosinophil",
     "lym": "lymphocyte",
     "mon": "monocyte",
@@ -61,7 +68,16 @@ def _is_mask(parts: tuple[str, ...]) -> bool:
 
 
 def load_lisc(root: Path) -> Loaded:
-    folder = root / LISC.folder
+    """The authors' archive: BMP smear images, masks and mixed smears listed as excluded."""
+    return _load_tree(root / LISC.folder, "bmp")
+
+
+def load_lisc_crops(root: Path) -> Loaded:
+    """The single-cell PNG crops of the same cells."""
+    return _load_tree(root / LISC_CROPS.folder, "png")
+
+
+def _load_tree(folder: Path, expected: str) -> Loaded:
     rows: list[dict] = []
     excluded: list[tuple[str, str]] = []
     for path in sorted(folder.rglob("*")):
@@ -94,7 +110,7 @@ def load_lisc(root: Path) -> Loaded:
     if missing:
         raise DatasetError(
             f"LISC: no image of class(es) {', '.join(missing)} under {folder} (expected class "
-            "folders such as Baso, eosi, lymp, mono, neut holding .bmp images)"
+            f"folders such as Baso, eosi, lymp, mono, neut holding .{expected} images)"
         )
     return Loaded(
         manifest_frame(rows),
@@ -122,5 +138,25 @@ LISC = register(
         "nucleus/cytoplasm masks (not loaded; listed as excluded). The 'mixt' images (several "
         "cell types) are excluded. No patient id: groups are per image.",
         official_split="none (random group split)",
+    )
+)
+
+
+LISC_CROPS = register(
+    DatasetSpec(
+        name="lisc-crops",
+        classes=LISC_CLASSES,
+        to_paper=dict(FIVE_CLASS_TO_PAPER),
+        citation=LISC.citation,
+        licence="code MIT; LISC's own terms: free for research use with citation of the paper",
+        source="github.com/BTrDung/Using-CNNs-for-predicting-disease-via-leukocyle-classification "
+        "(folder original_data/original_data/, unpacked as 'LISC_crops/' under the data root)",
+        folder="LISC_crops",
+        loader=load_lisc_crops,
+        description="LISC single-cell crops: 255 PNG images, 224x224, one centred leukocyte "
+        "each (black padding where the cell sat near the smear image's edge), 5 classes. The "
+        "same cells as 'lisc' (never train on one and test on the other). No patient id: "
+        "groups are per image.",
+        official_split="none (random group split, or k-fold cross-validation)",
     )
 )

@@ -5,7 +5,9 @@ Two detectors find copies of one image on both sides of a split: perceptual hash
 pretrained CNN embeddings (:mod:`~wbcrepro.data.leakage.embedding`: also copies augmented by small
 rotations, shear, zoom and shifts). :mod:`~wbcrepro.data.leakage.matching` compares them,
 :mod:`~wbcrepro.data.leakage.audits` runs the audits on the Kaggle and BCCD sets and writes their
-record; both detectors cache their results (:mod:`~wbcrepro.data.leakage.cache`).
+record, :mod:`~wbcrepro.data.leakage.folds` audits a k-fold cross-validation fold by fold, and
+:mod:`~wbcrepro.data.leakage.groups` joins near-copies into one group before a split; both
+detectors cache their results (:mod:`~wbcrepro.data.leakage.cache`).
 ``python -m wbcrepro.data.leakage DATA_ROOT`` prints both audits with both detectors.
 """
 

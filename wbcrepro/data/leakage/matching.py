@@ -53,7 +53,7 @@ def _popcount(x: np.ndarray) -> np.ndarray:
     return np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=-1).sum(-1)
 
 
-def _distances(
+def distance_blocks(
     query: np.ndarray, reference: np.ndarray, chunk_elems: int = 4_000_000
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (start, block): block[i, j] = min over reference variants of Hamming(query, ref j)."""
@@ -78,7 +78,7 @@ def nearest(query: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.nd
     index = np.full(len(query), -1, dtype=np.int64)
     if len(query) == 0 or len(reference) == 0:
         return dist, index
-    for start, block in _distances(query, reference):
+    for start, block in distance_blocks(query, reference):
         stop = start + block.shape[0]
         index[start:stop] = block.argmin(axis=1)
         dist[start:stop] = block[np.arange(block.shape[0]), index[start:stop]]

@@ -1,4 +1,4 @@
-"""Tests for the metrics (wbcrepro.training.metrics), with expected values worked out by hand."""
+"""Tests for the metrics (wbcrepro.metrics), with expected values worked out by hand."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
-from wbcrepro.training import metrics
-from wbcrepro.training.metrics import bootstrap_macro_f1, classification_report, wilson_interval
+from wbcrepro import metrics
+from wbcrepro.metrics import bootstrap_macro_f1, classification_report, wilson_interval
 
 # A hand-made 3-class example (rows = true class, columns = predicted class):
 #   true a (4): a a a a      -> [4, 0, 0]
