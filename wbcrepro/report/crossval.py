@@ -23,10 +23,6 @@ from wbcrepro.report.records import CROSSVAL_JOIN as JOIN
 from wbcrepro.report.records import RunRecord, arm_run_ids, load_run
 
 
-def is_crossval(arm_id: str) -> bool:
-    return JOIN in arm_id
-
-
 def crossval_name(fold_arms: list[str]) -> str:
     """``lisc-main-f0+...+lisc-main-f4`` -> ``lisc-main-cv`` (the fold suffix dropped)."""
     first = fold_arms[0]
@@ -58,11 +54,6 @@ def pooled_records(runs_root: str | Path, spec: str) -> list[RunRecord]:
     return out
 
 
-def _baseline(rec: RunRecord, key: str) -> float | None:
-    base = (rec.results.get("baselines") or {}).get(key) or {}
-    return base.get("accuracy", (base.get("test") or {}).get("accuracy"))
-
-
 def _pooled_results(runs: list[RunRecord], fold_arms: list[str]) -> dict[str, Any]:
     first = runs[0]
     n_folds = int(first.params.get("n_folds") or len(runs))
@@ -74,10 +65,10 @@ def _pooled_results(runs: list[RunRecord], fold_arms: list[str]) -> dict[str, An
     report = pooled_report(tables, first.class_names, n_folds, seed, " + ".join(fold_arms))
     sizes = [int((r.report() or {}).get("n") or 0) for r in runs]
     majority = weighted_mean(
-        [(_baseline(r, "majority"), n) for r, n in zip(runs, sizes, strict=True)]
+        [(r.baseline_accuracy("majority"), n) for r, n in zip(runs, sizes, strict=True)]
     )
     probe = weighted_mean(
-        [(_baseline(r, "linear_probe"), n) for r, n in zip(runs, sizes, strict=True)]
+        [(r.baseline_accuracy("linear_probe"), n) for r, n in zip(runs, sizes, strict=True)]
     )
     not_learned = [r.run_id for r in runs if not (r.results.get("gate") or {}).get("learned")]
     dataset = dict(first.results.get("dataset") or {})

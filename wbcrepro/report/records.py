@@ -98,6 +98,12 @@ class RunRecord:
             gate_reasons=tuple((self.results.get("gate") or {}).get("reasons") or ()),
         )
 
+    def baseline_accuracy(self, key: str) -> float | None:
+        """A recorded baseline's test accuracy: the majority class keeps it at the top, the
+        linear probe under ``test`` (it was fitted and evaluated); None when not recorded."""
+        base = (self.results.get("baselines") or {}).get(key) or {}
+        return base.get("accuracy", (base.get("test") or {}).get("accuracy"))
+
     def report(self, split: str = "test") -> dict[str, Any] | None:
         """The final metrics of ``split`` (``None`` when the run has none)."""
         return self.results.get("final", {}).get(split)

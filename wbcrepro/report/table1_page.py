@@ -100,11 +100,10 @@ def _versus(row: paper.Table1Row | None, records: Sequence[RunRecord], closest: 
 
 
 def _baseline(rec: RunRecord, key: str) -> str:
-    """A baseline's test accuracy as the run recorded it: the majority class keeps it at the top,
-    the linear probe under ``test`` (it was fitted and evaluated)."""
-    base = (rec.results.get("baselines") or {}).get(key) or {}
-    accuracy = base.get("accuracy", (base.get("test") or {}).get("accuracy"))
+    """A baseline's test accuracy as the run recorded it, or why there is none."""
+    accuracy = rec.baseline_accuracy(key)
     if accuracy is None:
+        base = (rec.results.get("baselines") or {}).get(key) or {}
         return base.get("reason", "not recorded") if base else "not recorded"
     return pct(accuracy)
 
