@@ -572,6 +572,32 @@ def test_jobs_run_training_notebooks_side_by_side_then_pages_in_order(
     assert read_record(runs / "slow-b.run.json")["call"]["jobs"] == 1
 
 
+def test_a_notebook_runs_in_the_repository_without_changing_the_process_directory(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Side-by-side notebooks run in threads of one process, so the kernel's directory must not
+    be set with the process-wide ``os.chdir`` (papermill's ``cwd=`` does that, and two runs
+    restored each other's directory: a run folder was written outside the repository)."""
+    from wbcrepro.reproduction import executed
+
+    notebook = make_notebook(repo / "notebooks" / "experiment.ipynb")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    def refuse(path: str) -> None:  # papermill's file reads "change" to the current directory
+        if Path(path).resolve() != elsewhere.resolve():
+            raise AssertionError(f"os.chdir({path!r}) while notebooks may run side by side")
+
+    monkeypatch.setattr(executed.os, "chdir", refuse)
+    output = tmp_path / "out.ipynb"
+    parameters = {"run_id": "r1", "runs_root": "book/runs/x", "value": 3}
+    executed.papermill_executor(notebook, output, parameters, repo)
+    assert (repo / "book" / "runs" / "x" / "r1" / "value.txt").read_text() == "3"
+    assert (repo / "executions.log").read_text() == "r1\n"
+    assert not (elsewhere / "book").exists() and Path.cwd() == elsewhere
+
+
 def test_side_by_side_batch_is_longest_first_and_user_threads_are_kept(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

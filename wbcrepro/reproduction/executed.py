@@ -120,16 +120,22 @@ KERNEL_NAME = "python3"
 def papermill_executor(
     input_path: Path, output: Path, parameters: dict[str, Any], cwd: Path
 ) -> None:
-    """Run one notebook with papermill in the ``python3`` kernel, with the repo root as cwd."""
+    """Run one notebook with papermill in the ``python3`` kernel, with the repo root as cwd.
+
+    The kernel is started in ``cwd`` through nbclient's ``resources`` rather than papermill's
+    ``cwd=``: papermill implements that with ``os.chdir`` around the whole execution, which is
+    process-wide, so two notebooks run side by side (``jobs: 2``, one thread each) could restore
+    each other's directory and start a kernel in the wrong place (its relative run folder lost).
+    """
     import papermill
 
     try:
         papermill.execute_notebook(
-            str(input_path),
-            str(output),
+            str(Path(input_path).resolve()),
+            str(Path(output).resolve()),
             parameters=parameters,
             kernel_name=KERNEL_NAME,
-            cwd=str(cwd),
+            resources={"metadata": {"path": str(Path(cwd).resolve())}},
             progress_bar=False,
             log_output=False,
         )
