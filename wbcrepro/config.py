@@ -118,6 +118,12 @@ class TrainConfig:
     vflip_p: float = 0.5
     brightness: float = 1.0
     """ColorJitter brightness; the paper's 1.0 draws a factor in [0, 2] (down to a black image)."""
+    cell_crop: float = 0.0
+    """Scale normalisation (:mod:`wbcrepro.data.cellcrop`, also in ``predict``): each image cropped
+    around its nucleus, which then spans this share of the side. 0 = off."""
+    stain_jitter: float = 0.0
+    """Stain augmentation in training (:mod:`wbcrepro.data.stain`): HED densities scaled by
+    U(1-s, 1+s) and shifted by U(-s, s) (Tellez et al. 2018). 0 = off."""
     eval_geometry: str = "auto"
     """How evaluation frames the image. ``shorter_side``: Resize(shorter side to the pre-crop
     size) -> CenterCrop(img_size), which cuts the long side of a 4:3 frame to 66 % of its width
@@ -161,6 +167,9 @@ class TrainConfig:
     ``balanced_accuracy``, ``accuracy`` (higher is better), ``loss`` (lower); ties keep the
     earlier epoch. ``last`` tests the last epoch. Where validation is not source-disjoint from
     training (Kaggle) the last epoch is tested whatever this says, and results.json says why."""
+    test_adapt_bn: bool = False
+    """Also test with BatchNorm statistics from the test images (AdaBN, no labels), as
+    ``final.test_adapted_bn``: test-time adaptation to another lab (``dataset=labs``)."""
     linear_probe: bool = True
     """Add a linear-probe baseline: logistic regression on frozen pretrained embeddings (not
     available without pretrained weights; never fails the run)."""
@@ -288,6 +297,10 @@ class TrainConfig:
                 f"early_epochs must leave at least one epoch at img_size: between 0 and "
                 f"epochs ({self.epochs}), got {self.early_epochs}"
             )
+        if not 0.0 <= self.cell_crop <= 1.0:
+            raise ConfigError(f"cell_crop must be 0 (off) or in (0, 1], got {self.cell_crop}")
+        if not 0.0 <= self.stain_jitter < 1.0:
+            raise ConfigError(f"stain_jitter must be in [0, 1), got {self.stain_jitter}")
         if self.val_every < 1:
             raise ConfigError(f"val_every must be >= 1, got {self.val_every}")
         if not 0.0 <= self.freeze_fraction < 1.0:

@@ -42,13 +42,18 @@ def decode_resized(path: str | Path, shorter_side: int | None) -> Image.Image:
     The result stays a PIL image: the paper's augmentation (crop, rotation, flips, jitter) runs
     about twice as fast on PIL images as on uint8 tensors on the CPU.
     """
-    image = read_image(path)
-    if shorter_side is not None and min(image.size) > shorter_side:
-        width, height = image.size
-        scale = shorter_side / min(width, height)
-        size = (max(shorter_side, round(width * scale)), max(shorter_side, round(height * scale)))
-        image = image.resize(size, Image.Resampling.BILINEAR)
-    return image
+    return resize_shorter_side(read_image(path), shorter_side)
+
+
+def resize_shorter_side(image: Image.Image, shorter_side: int | None) -> Image.Image:
+    """``image`` downscaled (bilinear) so that its shorter side is ``shorter_side``; unchanged
+    when it is already that small or ``shorter_side`` is None."""
+    if shorter_side is None or min(image.size) <= shorter_side:
+        return image
+    width, height = image.size
+    scale = shorter_side / min(width, height)
+    size = (max(shorter_side, round(width * scale)), max(shorter_side, round(height * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR)
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -22,8 +22,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from wbcrepro.config import TrainConfig
+from wbcrepro.data.cellcrop import NucleusCrop
 from wbcrepro.data.datasets import Loaded, get_dataset
-from wbcrepro.data.images import ImageReadError, decode_resized, read_image
+from wbcrepro.data.images import ImageReadError, decode_resized, read_image, resize_shorter_side
 from wbcrepro.data.splits import split_manifest, subsample_train
 
 CACHE_UPSCALE = 1.15
@@ -56,6 +57,7 @@ class ImageTable(Dataset):
         cache_side: int | None = None,
         progress: bool = False,
         skip_bad_files: bool = False,
+        prepare: Callable[[Image.Image], Image.Image] | None = None,
     ) -> None:
         if len(paths) != len(targets):
             raise ValueError(f"{len(paths)} paths but {len(targets)} targets")
@@ -63,6 +65,8 @@ class ImageTable(Dataset):
         self.targets = [int(t) for t in targets]
         self.transform = transform
         self.cache_side = cache_side
+        self.prepare = prepare
+        """A deterministic step on the decoded image before any resize (the nucleus crop)."""
         self.skipped: list[tuple[str, str]] = []
         """(path, error) of every unreadable image left out (only with ``skip_bad_files``)."""
         self._cache: list[Image.Image] | None = None
@@ -78,7 +82,7 @@ class ImageTable(Dataset):
             leave=False,
         ):
             try:
-                image = decode_resized(path, cache_side)
+                image = self._decode(path, cache_side)
             except ImageReadError as err:
                 if not skip_bad_files:
                     raise
@@ -101,9 +105,16 @@ class ImageTable(Dataset):
         other.transform = transform
         return other
 
+    def _decode(self, path: str, cache_side: int | None) -> Image.Image:
+        if self.prepare is None:
+            return decode_resized(path, cache_side)
+        return resize_shorter_side(self.prepare(read_image(path)), cache_side)
+
     def load(self, index: int) -> Image.Image:
         """The untransformed image: from the cache, or freshly read from disk."""
-        return self._cache[index] if self._cache is not None else read_image(self.paths[index])
+        if self._cache is not None:
+            return self._cache[index]
+        return self._decode(self.paths[index], None)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.load(index)
@@ -243,6 +254,7 @@ def make_table(
         cache_side(cfg) if cfg.cache_images else None,
         progress=progress,
         skip_bad_files=cfg.skip_bad_files,
+        prepare=NucleusCrop(cfg.cell_crop) if cfg.cell_crop else None,
     )
 
 

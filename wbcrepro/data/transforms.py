@@ -11,6 +11,7 @@ import torch
 from torchvision.transforms import v2
 
 from wbcrepro.config import TrainConfig
+from wbcrepro.data.stain import HEDJitter
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -38,13 +39,15 @@ def paper_train_transform(
     vflip_p: float = 0.5,
     brightness: float = 1.0,
     stats: Stats = (IMAGENET_MEAN, IMAGENET_STD),
+    stain_jitter: float = 0.0,
 ) -> v2.Compose:
     """The paper's training pipeline, in the paper's order and with its arguments by default.
 
     RandomResizedCrop(256, scale=(0.8, 1.0)) -> RandomRotation(45) -> RandomHorizontalFlip() ->
     RandomVerticalFlip(p=0.5) -> CenterCrop(224) -> ColorJitter(brightness=1), then ImageNet
     normalisation. The CenterCrop after the rotation cuts away most of the black corners that a
-    45-degree rotation of a 256 px square leaves.
+    45-degree rotation of a 256 px square leaves. ``stain_jitter`` > 0 adds HED stain jitter
+    (:class:`wbcrepro.data.stain.HEDJitter`, not the paper's) after the CenterCrop.
     """
     steps: list[v2.Transform] = [
         v2.RandomResizedCrop(pre_crop_size, scale=(rrc_scale_min, 1.0), antialias=True),
@@ -53,6 +56,8 @@ def paper_train_transform(
         v2.RandomVerticalFlip(p=vflip_p),
         v2.CenterCrop(img_size),
     ]
+    if stain_jitter > 0:
+        steps.append(HEDJitter(stain_jitter))
     if brightness > 0:
         steps.append(v2.ColorJitter(brightness=brightness))
     return v2.Compose(steps + _to_normalised_tensor(stats))
@@ -141,6 +146,7 @@ def build_train_transform(cfg: TrainConfig, img_size: int = 0) -> v2.Compose:
         vflip_p=cfg.vflip_p,
         brightness=0.0 if cfg.augment == "geometric" else cfg.brightness,
         stats=stats,
+        stain_jitter=cfg.stain_jitter,
     )
 
 

@@ -35,7 +35,8 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from wbcrepro.config import TrainConfig
-from wbcrepro.data.images import ImageReadError, decode_resized
+from wbcrepro.data.cellcrop import crop_to_nucleus
+from wbcrepro.data.images import ImageReadError, decode_resized, read_image, resize_shorter_side
 from wbcrepro.data.transforms import build_eval_transform
 from wbcrepro.inference import shipped
 from wbcrepro.inference.confidence import rule_from_run_folder
@@ -84,11 +85,17 @@ class LoadedModel:
         return autocast_dtype(self.device, self.cfg.precision)
 
     def decode(self, image: ImageInput) -> Image.Image:
-        """The image as the run's data path decoded it: RGB, shorter side downscaled to
-        :attr:`decode_side` (a file goes through the training code's own reader)."""
+        """The image as the run's data path decoded it: RGB, cropped around its nucleus when the
+        run normalised scale (``cell_crop``), shorter side downscaled to :attr:`decode_side` (a
+        file goes through the training code's own reader)."""
         if not isinstance(image, Image.Image):
-            return decode_resized(image, self.decode_side)
-        return downscale(image.convert("RGB"), self.decode_side)
+            if not self.cfg.cell_crop:
+                return decode_resized(image, self.decode_side)
+            image = read_image(image)
+        image = image.convert("RGB")
+        if self.cfg.cell_crop:
+            image = crop_to_nucleus(image, self.cfg.cell_crop)
+        return resize_shorter_side(image, self.decode_side)
 
     def preprocess(self, image: ImageInput) -> torch.Tensor:
         """The exact input tensor (C x H x W, float32, CPU) the run's evaluation saw."""
@@ -106,17 +113,6 @@ class LoadedModel:
             return self.model(inputs).float()
         with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype):
             return self.model(inputs).float()
-
-
-def downscale(image: Image.Image, shorter_side: int | None) -> Image.Image:
-    """The resize of :func:`wbcrepro.data.images.decode_resized` for an image in memory (that
-    function takes a path; the two must agree, which a test checks)."""
-    if shorter_side is None or min(image.size) <= shorter_side:
-        return image
-    width, height = image.size
-    scale = shorter_side / min(width, height)
-    size = (max(shorter_side, round(width * scale)), max(shorter_side, round(height * scale)))
-    return image.resize(size, Image.Resampling.BILINEAR)
 
 
 # --- load -------------------------------------------------------------------------------------

@@ -110,3 +110,21 @@ def final_evaluation(
             folder, split, table.paths, result, evaluator.class_names, evaluator.cfg.data_root
         )
     return final
+
+
+def adapted_test(evaluator: Evaluator, test_set: ImageTable, progress: bool) -> dict[str, Any]:
+    """The model in memory (the selected one, after :func:`final_evaluation`) tested with its
+    BatchNorm statistics recomputed from the test images themselves: AdaBN, test-time
+    adaptation to another lab without labels (the weights stay as trained). Only for a test set
+    from one lab and scanner: over a mixture the statistics fit neither part."""
+    cfg = evaluator.cfg
+    generator = torch.Generator().manual_seed(cfg.seed)
+    recalibrate_bn(
+        evaluator.model,
+        make_loader(test_set, cfg, train=True, generator=generator),
+        evaluator.device,
+        cfg.channels_last,
+        autocast_dtype(evaluator.device, cfg.precision),
+        cfg.bn_recalibration_batches,
+    )
+    return evaluator.report(evaluator.evaluate(test_set, "adapted test", progress))

@@ -55,7 +55,7 @@ from wbcrepro.runfolder import (
 )
 from wbcrepro.training.baselines import compute_baselines
 from wbcrepro.training.engine import autocast_dtype, pick_device, seed_everything, train_one_epoch
-from wbcrepro.training.evaluation import Evaluator, final_evaluation
+from wbcrepro.training.evaluation import Evaluator, adapted_test, final_evaluation
 from wbcrepro.training.gate import learning_gate
 from wbcrepro.training.run_files import (
     load_checkpoint,
@@ -261,6 +261,8 @@ def _fit(cfg, folder, resuming, device, results, progress) -> dict[str, Any]:
     final = final_evaluation(
         evaluator, folder, selection["selected_epoch"], cfg.epochs, val_set, test_set, progress
     )
+    if cfg.test_adapt_bn and len(test_set):
+        final["test_adapted_bn"] = adapted_test(evaluator, test_set, progress)
     baselines = compute_baselines(cfg, train_eval, test_set, data.class_names, device)
     results.update(
         status="complete",
