@@ -21,6 +21,7 @@ PACKAGES = (
     "numpy",
     "pillow",
     "scikit-learn",
+    "scikit-image",
     "scipy",
     "pandas",
     "papermill",
