@@ -35,6 +35,7 @@ NAMES = (
     "model_card",
     "label_noise",
     "learning_curve",
+    "lolo",
     "findings",
 )
 COMMON_PARAMS = {"profile", "run_id", "runs_root"}
@@ -47,6 +48,7 @@ SPECIFIC_PARAMS = {
     "model_card": {"source_run", "crossdomain_runs", "model_path"},
     "label_noise": {"arms", "data_root"},
     "learning_curve": {"run_ids", "reference", "metric"},
+    "lolo": {"matrix", "recipes", "targets"},
     "findings": {"headline", "table1_pairs", "evidence", "targets"},
 }
 IMPORTS = {

@@ -19,6 +19,7 @@ every page shows the same thing in the same way. One module per page kind:
 ``costs_page``         the training time each run recorded, per arm and in total
 ``curve_page``         a learning curve on validation (train images, input size, epochs), and
                        what each CPU-budget lever measured
+``lolo_page``          leave-one-lab-out: held-out lab x recipe x AdaBN, wbc-benchmark beside
 ``model_card_page``    the shipped model's card: its metadata, unsure rule, other labs
 ``targets_page``       the profile's own targets against what its runs measured
 ``landing_page``       the findings first: the headline, Table 1 and claims counted, one figure
@@ -42,6 +43,7 @@ from wbcrepro.report import (
     crossval,  # registers how load_runs reads a cross-validation ("a-f0+a-f1+...")
     curve_page,
     label_noise_page,
+    lolo_page,
     model_card_page,
     targets_page,
 )
@@ -163,6 +165,7 @@ __all__ = [
     "load_overview",
     "load_run",
     "load_runs",
+    "lolo_page",
     "markdown_table",
     "metrics_table",
     "model_card_page",

@@ -20,6 +20,7 @@ crossdomain.ipynb      page     ``source_run``
 model_card.ipynb       page     ``source_run`` and ``crossdomain_runs``
 label_noise.ipynb      page     ``arms``
 learning_curve.ipynb   page     ``run_ids`` and ``reference``
+lolo.ipynb             page     ``matrix`` (``lab=arm|arm,...``)
 =====================  =======  ================================================================
 
 A notebook missing from the table is a page that reads only what its profile entry's ``reads:``
@@ -101,6 +102,7 @@ ROLES: dict[str, Role] = {
     "model_card.ipynb": Role(PAGE, _ids("source_run", "crossdomain_runs")),
     "label_noise.ipynb": Role(PAGE, _ids("arms")),
     "learning_curve.ipynb": Role(PAGE, _ids("run_ids", "reference")),
+    "lolo.ipynb": Role(PAGE, _mapping("matrix", ",")),
 }
 UNLISTED = Role(PAGE)
 """A notebook not in :data:`ROLES`: a page that reads only what ``reads:`` declares."""
