@@ -64,13 +64,14 @@ class TrainConfig:
     """k of a stratified group k-fold (fold ``fold`` is the test set); 0 = one random split."""
     fold: int = 0
     labs: str = ""
-    """``dataset=labs`` (leave-one-lab-out): the training sets, comma-separated
-    (:mod:`wbcrepro.data.datasets.labs`)."""
+    """``dataset=labs`` (:mod:`wbcrepro.data.datasets.labs`): training sets, comma-separated."""
     test_lab: str = ""
-    """``dataset=labs``: the held-out set, tested on all its images."""
+    """``dataset=labs``: the held-out set, tested whole ("" = each set split on its own)."""
     lab_images: int = 0
-    """``dataset=labs``: at most this many images of each training set (stratified, seeded by
-    ``split_seed``); 0 = all."""
+    """``dataset=labs``: at most this many images per training set (stratified); 0 = all."""
+    lab_classes: str = "five"
+    """``dataset=labs``: ``five`` (neutrophil one class) or ``six`` (the paper's; other labs'
+    neutrophils, not told band from segmented, left out)."""
     group_near_copies: bool = False
     """Before splitting, join the groups of images that the leakage audit's hash detector finds
     to be near-copies (dHash distance <= 4 under rotations and flips), so that no cell lands on

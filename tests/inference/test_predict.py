@@ -23,7 +23,15 @@ from wbcrepro.inference.predict import (
 )
 from wbcrepro.inference.shipped import export_model
 
-COLUMNS = ["path", "predicted", "confidence", "unsure", *(f"p_{c}" for c in PAPER_CLASSES)]
+COLUMNS = [
+    "path",
+    "predicted",
+    "confidence",
+    "unsure",
+    *(f"p_{c}" for c in PAPER_CLASSES),
+    "p_neutrophil",  # band + segmented: another lab's "neutrophil"
+]
+CLASS_COLUMNS = [f"p_{c}" for c in PAPER_CLASSES]
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +80,10 @@ def test_unreadable_files_are_listed_skipped_and_fail_the_exit_status(
     good = [cells / "a.jpg", cells / "mask.png", cells / "sub" / "b.JPG"]
     assert sorted(table["path"]) == sorted(map(str, good))
     assert set(table["predicted"]) <= set(PAPER_CLASSES)
-    assert ((table.filter(like="p_").sum(axis=1) - 1).abs() < 1e-4).all()
-    assert (table["confidence"] == table.filter(like="p_").max(axis=1)).all()
+    assert ((table[CLASS_COLUMNS].sum(axis=1) - 1).abs() < 1e-4).all()
+    assert (table["confidence"] == table[CLASS_COLUMNS].max(axis=1)).all()
+    merged = table["p_segmented_neutrophil"] + table["p_band_neutrophil"]
+    assert ((table["p_neutrophil"] - merged).abs() < 2e-6).all()
     bad = {str(cells / "broken.jpg"), str(cells / ".DS_169665.jpg")}
     skipped = pd.read_csv(skipped_csv_path(csv_path))
     assert skipped_csv_path(csv_path) == tmp_path / "out" / "pred.skipped.csv"

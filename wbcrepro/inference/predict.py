@@ -34,6 +34,12 @@ class NoImagesError(ValueError):
     """The inputs name no image file (a usage error: nothing to predict)."""
 
 
+NEUTROPHILS = ("segmented_neutrophil", "band_neutrophil")
+MERGED_NEUTROPHIL = "p_neutrophil"
+"""Column of a six-class model's band + segmented probability: what a lab that does not tell
+the two apart calls a neutrophil."""
+
+
 def parse_extensions(text: str | None) -> tuple[str, ...]:
     """``".jpg,PNG"`` -> ``(".jpg", ".png")``; ``None`` -> every image type the package reads."""
     if text is None:
@@ -120,6 +126,8 @@ def predict_images(
     table["unsure"] = flags if flags is not None else pd.Series([pd.NA] * len(table), dtype=object)
     for i, name in enumerate(names):
         table[f"p_{name}"] = probs[:, i].round(6)
+    if set(NEUTROPHILS) <= set(names):  # the five-class neutrophil, for other labs' labels
+        table[MERGED_NEUTROPHIL] = sum(probs[:, names.index(n)] for n in NEUTROPHILS).round(6)
     skipped = [(str(paths[i]), error) for i, error in result.skipped]
     return Predictions(
         table,

@@ -19,6 +19,13 @@ A model is only known to work in another lab once it has been tested on a lab it
 
 Only sets whose loaders take no options can be combined (the bccd crops need ``crop_margin``:
 use ``bccd-cropped``).
+
+Without ``test_lab`` nothing is held out: every set is split on its own (the splitter of a
+single set, with the run's fractions and ``split_seed``), so PBC's test images are those a
+PBC-only run tests on, and the test split holds every lab's own test images. That is how a
+model for all labs is trained (the shipped model). ``lab_classes=six`` keeps the paper's six
+classes: PBC's band and segmented neutrophils stay apart, and another lab's neutrophils, which
+are not told apart there, are left out and listed (their class is unknown in six classes).
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.data.datasets.common import FIVE_CLASS_TO_PAPER, excluded_frame
 from wbcrepro.data.datasets.registry import DatasetError, DatasetSpec, Loaded, get_dataset, register
+from wbcrepro.data.splits import split_manifest
 
 FIVE_CLASSES = tuple(FIVE_CLASS_TO_PAPER)
 PAPER_TO_FIVE = {paper: five for five, papers in FIVE_CLASS_TO_PAPER.items() for paper in papers}
@@ -51,6 +60,11 @@ LAB_OF = {
 own lab."""
 
 
+MIN_SPLIT_CLASS = 10
+"""Without a held-out lab each set is split on its own, which needs every class in every
+split: a class with fewer images in a set (BCCD's 3 basophils) is left out of it, listed."""
+
+
 def lab_of(dataset: str) -> str:
     return LAB_OF.get(dataset, dataset)
 
@@ -61,6 +75,13 @@ def five_class(dataset: str, label: str) -> str | None:
     papers = get_dataset(dataset).to_paper.get(label, ())
     fives = {PAPER_TO_FIVE[p] for p in papers if p in PAPER_TO_FIVE}
     return fives.pop() if len(fives) == 1 else None
+
+
+def six_class(dataset: str, label: str) -> str | None:
+    """``label`` of ``dataset`` as one of the paper's six classes; None when it is none or
+    several of them (another lab's neutrophil: band or segmented, not told)."""
+    papers = [p for p in get_dataset(dataset).to_paper.get(label, ()) if p in PAPER_CLASSES]
+    return papers[0] if len(papers) == 1 else None
 
 
 def _names(text: str) -> list[str]:
@@ -94,29 +115,44 @@ def _check_combinable(name: str, held_out: bool) -> None:
         )
 
 
-def load_labs(root: Path, *, labs: str, test_lab: str, lab_images: int, split_seed: int) -> Loaded:
+def load_labs(
+    root: Path,
+    *,
+    labs: str,
+    test_lab: str,
+    lab_images: int,
+    split_seed: int,
+    lab_classes: str = "five",
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+) -> Loaded:
     train_sets, test_set = _names(labs), test_lab.strip()
-    if not train_sets or not test_set:
+    if not train_sets:
         raise DatasetError(
-            "dataset 'labs' needs labs (the training sets, comma-separated) and test_lab (the "
-            f"held-out set); got labs={labs!r}, test_lab={test_lab!r}"
+            "dataset 'labs' needs labs (the training sets, comma-separated) and, for "
+            f"leave-one-lab-out, test_lab (the held-out set); got labs={labs!r}"
         )
-    shared = [name for name in train_sets if lab_of(name) == lab_of(test_set)]
+    if lab_classes not in ("five", "six"):
+        raise DatasetError(f"labs: lab_classes must be 'five' or 'six', got {lab_classes!r}")
+    shared = [name for name in train_sets if test_set and lab_of(name) == lab_of(test_set)]
     if shared:
         raise DatasetError(
             f"labs: {', '.join(shared)} and the held-out {test_set} come from one lab "
             f"({lab_of(test_set)}): testing on it would test on a training lab"
         )
-    for name in [*train_sets, test_set]:  # every refusal before any file is read
+    held = [test_set] if test_set else []
+    for name in [*train_sets, *held]:  # every refusal before any file is read
         _check_combinable(name, held_out=name == test_set)
+    to_class = six_class if lab_classes == "six" else five_class
     frames, excluded, notes = [], [], []
-    for name in [*train_sets, test_set]:
+    for name in [*train_sets, *held]:
         spec = get_dataset(name)
         loaded = spec.read(root)
         frame = loaded.manifest[["path", "label", "group"]].copy()
-        frame["label"] = [five_class(name, label) for label in frame["label"]]
+        frame["label"] = [to_class(name, label) for label in frame["label"]]
         outside = frame["label"].isna()
-        excluded += [(p, f"{name}: class outside the five") for p in frame.loc[outside, "path"]]
+        why = f"{name}: class outside the {lab_classes} (or not told apart there)"
+        excluded += [(p, why) for p in frame.loc[outside, "path"]]
         frame = frame[~outside]
         if name != test_set:
             before = len(frame)
@@ -125,13 +161,22 @@ def load_labs(root: Path, *, labs: str, test_lab: str, lab_images: int, split_se
                 notes.append(f"{name}: {len(frame)} of {before} images (lab_images={lab_images})")
         frame["group"] = name + ":" + frame["group"].astype(str)
         frame["source"] = name
-        frame["split"] = "test" if name == test_set else "train"
+        if test_set:
+            frame["split"] = "test" if name == test_set else "train"
+        else:  # each lab split on its own: its test images are a single-set run's
+            counts = frame["label"].value_counts()
+            rare = frame["label"].isin(counts.index[counts < MIN_SPLIT_CLASS])
+            why = f"{name}: fewer than {MIN_SPLIT_CLASS} images of the class in this set"
+            excluded += [(p, why) for p in frame.loc[rare, "path"]]
+            frame = split_manifest(frame[~rare], val_fraction, test_fraction, split_seed)
         frames.append(frame)
         excluded += list(loaded.excluded.itertuples(index=False, name=None))
     # the splitter carves the validation split out of the training part (whole groups)
     manifest = pd.concat(frames, ignore_index=True)
-    notes.insert(0, f"train labs: {', '.join(train_sets)}; held-out lab: {test_set}")
-    classes = tuple(c for c in FIVE_CLASSES if c in set(manifest["label"]))
+    held_text = f"held-out lab: {test_set}" if test_set else "no held-out lab (each split alone)"
+    notes.insert(0, f"train labs: {', '.join(train_sets)}; {held_text}")
+    space = PAPER_CLASSES if lab_classes == "six" else FIVE_CLASSES
+    classes = tuple(c for c in space if c in set(manifest["label"]))
     return Loaded(manifest, classes, excluded_frame(excluded), notes=tuple(notes))
 
 
@@ -148,6 +193,14 @@ LABS = register(
         description="Leave-one-lab-out: the sets named in labs (five classes) for training and "
         "validation, every image of test_lab for the test.",
         official_split="train and validation from the training labs, test = the held-out lab",
-        options=("labs", "test_lab", "lab_images", "split_seed"),
+        options=(
+            "labs",
+            "test_lab",
+            "lab_images",
+            "split_seed",
+            "lab_classes",
+            "val_fraction",
+            "test_fraction",
+        ),
     )
 )
