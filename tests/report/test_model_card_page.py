@@ -92,3 +92,45 @@ def test_unsure_rule_is_stated_from_the_file_or_said_to_be_missing() -> None:
     assert "15.00% of the answers: 10.00% of the correct ones and 60.00% of the wrong ones" in text
     old = card_page.unsure_markdown({**CARD, "format_version": 2}).data
     assert "records no unsure threshold (shipped format 2)" in old
+
+
+def test_per_lab_table_splits_the_test_predictions_by_source(tmp_path) -> None:
+    import pandas as pd
+
+    folder = tmp_path / "main-pbc-s0"
+    folder.mkdir()
+    paths = [f"$DATA/{lab}/{i}.png" for lab in ("pbc", "zheng") for i in range(4)]
+    labels = ["monocyte", "basophil", "monocyte", "basophil"] * 2
+    predicted = labels[:4] + ["monocyte"] * 4  # pbc all right, zheng 2 of 4
+    pd.DataFrame({"path": paths, "label": labels, "predicted": predicted}).to_csv(
+        folder / "predictions_test.csv", index=False
+    )
+    sources = ["pbc"] * 4 + ["zheng2018"] * 4
+    split = pd.DataFrame(
+        {
+            "path": [*paths, "$DATA/pbc/t.png"],
+            "label": [*labels, "monocyte"],
+            "split": ["test"] * 8 + ["train"],
+            "source": [*sources, "pbc"],
+        }
+    )
+    split.to_csv(folder / "split.csv", index=False)
+    table = card_page.per_lab_table(tmp_path, CARD).set_index("lab (its own test split)")
+    assert table.loc["pbc", "images"] == 4 and table.loc["zheng2018", "images"] == 4
+    assert table.loc["pbc", "accuracy [95% CI]"].startswith("100.00%")
+    assert table.loc["zheng2018", "accuracy [95% CI]"].startswith("50.00%")
+    assert table.loc["zheng2018", "classes tested"] == "basophil, monocyte"
+    split.drop(columns="source").to_csv(folder / "split.csv", index=False)  # a one-lab run
+    one = card_page.per_lab_table(tmp_path, CARD)
+    assert one["lab (its own test split)"].tolist() == ["pbc"] and one["images"].tolist() == [8]
+
+
+def test_new_lab_estimate_reads_the_recipes_leave_one_lab_out_arms(tmp_path) -> None:
+    from tests.fixtures.recorded_runs import write_run
+
+    for seed in range(3):
+        write_run(tmp_path, f"lolo-robust-zheng-s{seed}", params={"seed": seed}, correct=30)
+    table = card_page.new_lab_table(tmp_path, "zheng2018=lolo-robust-zheng", "robust")
+    assert table.loc[0, "held-out lab"] == "zheng2018"
+    assert table.loc[0, "robust, as trained"] == "75.00% ± 0.0 (n=3)"
+    assert card_page.new_lab_table(tmp_path, "", "robust").empty

@@ -45,7 +45,7 @@ SPECIFIC_PARAMS = {
     "table1": {"pairs"},
     "claims": {"evidence"},
     "crossdomain": {"source_run", "target_dataset"},
-    "model_card": {"source_run", "crossdomain_runs", "model_path"},
+    "model_card": {"source_run", "crossdomain_runs", "model_path", "new_lab_estimate"},
     "label_noise": {"arms", "data_root"},
     "learning_curve": {"run_ids", "reference", "metric"},
     "lolo": {"matrix", "recipes", "targets"},

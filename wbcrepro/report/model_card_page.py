@@ -1,10 +1,10 @@
 """The model card of the shipped model: what it was trained on, how to feed it, how well it did.
 
 It reads the JSON metadata that :func:`wbcrepro.inference.shipped.export_model` writes beside the
-weights
-and the cross-domain records of :mod:`wbcrepro.inference.crossdomain`; it imports no torch. Every
-number
-comes from those records (the source run's test metrics, selected on validation).
+weights, the source run's test predictions (per lab, for a model trained on several), the
+cross-domain records of :mod:`wbcrepro.inference.crossdomain` and the leave-one-lab-out runs of
+its recipe; it imports no torch. Every number comes from those records (the source run's test
+metrics, selected on validation).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from IPython.display import Markdown
 
 from wbcrepro.analysis.verdicts import pct, with_ci
 from wbcrepro.fileio import read_json
+from wbcrepro.metrics import wilson_interval
+from wbcrepro.report import lolo_page
 from wbcrepro.report.records import glue_values, split_ids
 
 
@@ -165,3 +167,36 @@ def unsure_markdown(card: Mapping[str, Any]) -> Markdown:
         + " `predict` also prints one warning when a batch holds far more unsure answers than "
         "that, and suggests `--adapt`."
     )
+
+
+def per_lab_table(runs_root: str | Path, card: Mapping[str, Any]) -> pd.DataFrame:
+    """The shipped model's test split per lab (the ``source`` column of a multi-lab run's
+    split): images, accuracy with its 95% interval, the classes tested. A single-lab model
+    gives one row. These labs were in training (their own train splits), so this is in-domain."""
+    folder = Path(runs_root) / card["source"]["run_id"]
+    predictions = pd.read_csv(folder / "predictions_test.csv")
+    split = pd.read_csv(folder / "split.csv")
+    if "source" not in split.columns:
+        split["source"] = card["source"]["dataset"]
+    table = predictions.merge(split[["path", "source"]], on="path", how="left")
+    rows = []
+    for lab, part in table.groupby("source", sort=False):
+        right = int((part["label"] == part["predicted"]).sum())
+        rows.append(
+            {
+                "lab (its own test split)": lab,
+                "images": len(part),
+                "accuracy [95% CI]": with_ci(right / len(part), wilson_interval(right, len(part))),
+                "classes tested": ", ".join(sorted(part["label"].unique())),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def new_lab_table(runs_root: str | Path, estimate: str, recipe: str) -> pd.DataFrame:
+    """Leave-one-lab-out with the shipped model's recipe (``lab=arm,...``): the estimate for a
+    lab the model never saw (:mod:`wbcrepro.report.lolo_page`)."""
+    if not estimate:
+        return pd.DataFrame()
+    page = lolo_page.load_page(runs_root, estimate, recipe)
+    return lolo_page.matrix_table(page)

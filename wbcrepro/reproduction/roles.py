@@ -17,7 +17,7 @@ table1.ipynb           page     ``pairs`` (``dataset=arm|arm,...``)
 claims.ipynb           page     ``evidence`` (``claim=arm|arm;...``)
 findings.ipynb         page     every other run of the profile
 crossdomain.ipynb      page     ``source_run``
-model_card.ipynb       page     ``source_run`` and ``crossdomain_runs``
+model_card.ipynb       page     ``source_run``, ``crossdomain_runs``, ``new_lab_estimate``
 label_noise.ipynb      page     ``arms``
 learning_curve.ipynb   page     ``run_ids`` and ``reference``
 lolo.ipynb             page     ``matrix`` (``lab=arm|arm,...``)
@@ -71,6 +71,15 @@ def _mapping(key: str, separator: str) -> Reads:
     return reads
 
 
+def _all(*parts: Reads) -> Reads:
+    """Every id that each of ``parts`` reads, in order."""
+
+    def reads(params: Mapping[str, Any]) -> list[str]:
+        return [i for part in parts for i in part(params)]
+
+    return reads
+
+
 def _nothing(params: Mapping[str, Any]) -> list[str]:
     return []
 
@@ -99,7 +108,9 @@ ROLES: dict[str, Role] = {
     "claims.ipynb": Role(PAGE, _mapping("evidence", ";")),
     "findings.ipynb": Role(PAGE, reads_all=True),
     "crossdomain.ipynb": Role(PAGE, _ids("source_run")),
-    "model_card.ipynb": Role(PAGE, _ids("source_run", "crossdomain_runs")),
+    "model_card.ipynb": Role(
+        PAGE, _all(_ids("source_run", "crossdomain_runs"), _mapping("new_lab_estimate", ","))
+    ),
     "label_noise.ipynb": Role(PAGE, _ids("arms")),
     "learning_curve.ipynb": Role(PAGE, _ids("run_ids", "reference")),
     "lolo.ipynb": Role(PAGE, _mapping("matrix", ",")),
