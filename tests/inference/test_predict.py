@@ -29,7 +29,7 @@ COLUMNS = [
     "confidence",
     "unsure",
     *(f"p_{c}" for c in PAPER_CLASSES),
-    "p_neutrophil",  # band + segmented: another lab's "neutrophil"
+    "merged_neutrophil",  # band + segmented: another lab's "neutrophil"
 ]
 CLASS_COLUMNS = [f"p_{c}" for c in PAPER_CLASSES]
 
@@ -83,7 +83,7 @@ def test_unreadable_files_are_listed_skipped_and_fail_the_exit_status(
     assert ((table[CLASS_COLUMNS].sum(axis=1) - 1).abs() < 1e-4).all()
     assert (table["confidence"] == table[CLASS_COLUMNS].max(axis=1)).all()
     merged = table["p_segmented_neutrophil"] + table["p_band_neutrophil"]
-    assert ((table["p_neutrophil"] - merged).abs() < 2e-6).all()
+    assert ((table["merged_neutrophil"] - merged).abs() < 2e-6).all()
     bad = {str(cells / "broken.jpg"), str(cells / ".DS_169665.jpg")}
     skipped = pd.read_csv(skipped_csv_path(csv_path))
     assert skipped_csv_path(csv_path) == tmp_path / "out" / "pred.skipped.csv"

@@ -35,9 +35,10 @@ class NoImagesError(ValueError):
 
 
 NEUTROPHILS = ("segmented_neutrophil", "band_neutrophil")
-MERGED_NEUTROPHIL = "p_neutrophil"
+MERGED_NEUTROPHIL = "merged_neutrophil"
 """Column of a six-class model's band + segmented probability: what a lab that does not tell
-the two apart calls a neutrophil."""
+the two apart calls a neutrophil. Not prefixed ``p_``: the ``p_<class>`` columns stay the
+model's own distribution (they sum to 1)."""
 
 
 def parse_extensions(text: str | None) -> tuple[str, ...]:
