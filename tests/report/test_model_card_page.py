@@ -59,6 +59,10 @@ def test_card_reads_the_metadata_json_beside_the_weights(tmp_path) -> None:
     assert table.loc["test accuracy [95% CI]", ""] == "90.00% [83.00%, 95.00%]"
     assert table.loc["weights", ""].endswith("7.0 MB")
     assert "Resize(size=[184, 184]) -> CenterCrop(size=160)" in table.loc["input", ""]
+    assert "nucleus" not in table.loc["input", ""]
+    cropped = {**CARD, "source": {**CARD["source"], "params": {"cell_crop": 0.4}}}
+    text = card_page.card_table(cropped).loc["input", ""]
+    assert "cropped to a square around its nucleus, which spans 40% of the side" in text
     assert "train subset 1200, 5 epochs" in table.loc["trained on", ""]
     recall = card_page.recall_table(card)
     assert (

@@ -44,9 +44,18 @@ def _transform_text(steps: Sequence[Mapping[str, Any]]) -> str:
 def _decode_text(card: Mapping[str, Any]) -> str:
     """How an image file is decoded before the transform (format 1 did not record it)."""
     side = card.get("decode_shorter_side", "not recorded")
+    crop = ((card.get("source") or {}).get("params") or {}).get("cell_crop")
+    cropped = (
+        f"cropped to a square around its nucleus, which spans {crop:.0%} of the side, then "
+        if crop
+        else ""
+    )
     if side is None:
-        return "decoded at full size"
-    return f"decoded with the shorter side downscaled to {side} px (smaller images as they are)"
+        return f"decoded, {cropped}at full size"
+    return (
+        f"decoded, {cropped}with the shorter side downscaled to {side} px (smaller images as "
+        "they are)"
+    )
 
 
 def _batchnorm_text(record: Mapping[str, Any] | None) -> str:
