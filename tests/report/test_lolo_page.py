@@ -43,6 +43,8 @@ def test_the_matrix_shows_mean_and_spread_per_recipe_and_adaptation(lolo: Path) 
     assert row["base, AdaBN"] == "65.00% ± 5.0 (n=3)"
     assert row["robust, as trained"] == "87.50% ± 2.5 (n=3)"
     assert row["robust, AdaBN"].endswith("(n=2)")  # seed 2 recorded no adapted test
+    f1 = lolo_page.matrix_table(page, "macro_f1").iloc[0]
+    assert f1["base, as trained"] != row["base, as trained"] and "(n=3)" in f1["base, as trained"]
 
 
 def test_targets_need_three_seeds_and_say_met_or_missed(lolo: Path) -> None:
@@ -62,6 +64,12 @@ def test_every_run_is_listed_and_a_missing_arm_says_so(lolo: Path) -> None:
     assert set(missing["accuracy"]) == {"run missing"}
     matrix = lolo_page.matrix_table(page)
     assert matrix.iloc[1]["base, as trained"] == "no run"
+    assert matrix.iloc[2]["held-out lab"] == "mean over the held-out labs"
+    assert matrix.iloc[2]["base, as trained"] == "incomplete"  # LISC has no run
+    two = lolo_page.load_page(
+        lolo, MATRIX + ",pbc=lolo-base-zheng|lolo-robust-zheng", "base,robust"
+    )
+    assert lolo_page.matrix_table(two).iloc[2]["base, as trained"] == "55.00%"
     recall = lolo_page.per_class_recall(page)
     assert recall.iloc[0]["held-out lab"] == "zheng2018"
     assert str(lolo_page.header(page, "cpu", "base,robust").data).count("lolo-") >= 8

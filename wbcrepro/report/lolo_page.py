@@ -139,10 +139,12 @@ def header(page: LoloPage, profile: str, recipes: str) -> Markdown:
     return header_for_runs(page.records, profile, {"held-out labs": labs, "recipes": recipes})
 
 
-def matrix_table(page: LoloPage) -> pd.DataFrame:
-    """One row per held-out lab: its images, its majority share, then accuracy (mean ± sd over
-    seeds, percentage points) for every recipe, as trained and with AdaBN."""
-    rows = []
+def matrix_table(page: LoloPage, key: str = "accuracy") -> pd.DataFrame:
+    """One row per held-out lab: its images, its majority share, then ``key`` (accuracy or
+    macro_f1; mean ± sd over seeds, percentage points) for every recipe, as trained and with
+    AdaBN; a last row gives each column's mean over the held-out labs (the recipes' summary,
+    when every lab has a value)."""
+    rows, lab_means = [], {}
     held_out, runs = page.held_out, page.runs
     for h in held_out:
         all_records = [r for name, _ in h.arms for r in runs[(h.lab, name)]]
@@ -155,8 +157,19 @@ def matrix_table(page: LoloPage) -> pd.DataFrame:
         }
         for name, _ in h.arms:
             for split, label in COLUMNS:
-                row[f"{name}, {label}"] = _cell(runs[(h.lab, name)], split)
+                column = f"{name}, {label}"
+                row[column] = _cell(runs[(h.lab, name)], split, key)
+                done = _complete(runs[(h.lab, name)], split)
+                mean = _mean_sd([r.metric(key, split) for r in done])[0]
+                lab_means.setdefault(column, []).append(mean)
         rows.append(row)
+    if len(held_out) > 1:
+        summary = {"held-out lab": "mean over the held-out labs", "test images": "",
+                   "always the majority class": ""}  # fmt: skip
+        for column, means in lab_means.items():
+            complete = not any(math.isnan(m) for m in means)
+            summary[column] = pct(statistics.fmean(means)) if complete else "incomplete"
+        rows.append(summary)
     return pd.DataFrame(rows)
 
 
