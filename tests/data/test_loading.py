@@ -14,7 +14,6 @@ from PIL import Image
 
 from wbcrepro.config import TrainConfig
 from wbcrepro.data import images as images_module
-from wbcrepro.data import loading as data_module
 from wbcrepro.data.datasets.synthetic import synthetic_dir
 from wbcrepro.data.images import ImageReadError, decode_resized, list_images, read_image
 from wbcrepro.data.loading import ImageTable, LabelError, cache_side, encode_labels
@@ -190,7 +189,7 @@ def three_images(tmp_path: Path) -> list[Path]:
 
 
 def _counting_reader(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Count every image read, through the cache (decode_resized) or directly (ImageTable.load)."""
+    """Count every image read: the cache and ImageTable.load both decode through decode_resized."""
     calls: list[str] = []
     real = images_module.read_image
 
@@ -199,7 +198,6 @@ def _counting_reader(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real(path)
 
     monkeypatch.setattr(images_module, "read_image", counting)
-    monkeypatch.setattr(data_module, "read_image", counting)
     return calls
 
 

@@ -37,9 +37,15 @@ SPARSE = 3.0
 (red cells caught by the threshold), and only the largest component is the nucleus."""
 
 
-def _box_area(mask: np.ndarray) -> int:
+def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """``(left, top, right, bottom)`` of the true pixels of a non-empty mask."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    return int((rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def _check_fraction(nucleus_fraction: float) -> None:
+    if not 0.0 < nucleus_fraction <= 1.0:
+        raise ValueError(f"nucleus_fraction must be in (0, 1], got {nucleus_fraction}")
 
 
 def find_nucleus(image: Image.Image) -> tuple[int, int, int, int] | str:
@@ -71,20 +77,20 @@ def find_nucleus(image: Image.Image) -> tuple[int, int, int, int] | str:
     largest = keep[np.argmax(areas[keep - 1])]
     centres = ndimage.center_of_mass(labels > 0, labels, keep)
     centre = np.asarray(centres[list(keep).index(largest)])
-    reach = NEAR * 2.0 * np.sqrt(areas[largest - 1] / np.pi) + np.sqrt(areas[largest - 1] / np.pi)
+    radius = np.sqrt(areas[largest - 1] / np.pi)
+    reach = NEAR * 2.0 * radius + radius  # centre to centre: NEAR diameters past its own edge
     members = [
         label
         for label, c in zip(keep, centres, strict=True)
         if np.linalg.norm(np.asarray(c) - centre) <= reach
     ]
     mask = np.isin(labels, members)
-    if _box_area(mask) > SPARSE * mask.sum():  # scattered dark bits (red cells), not lobes
+    left, top, right, bottom = _box(mask)
+    if (right - left) * (bottom - top) > SPARSE * mask.sum():  # scattered bits (red cells)
         mask = labels == largest
     if mask.sum() > MAX_AREA * mask.size:
         return "dark region covers the image"
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
-    return tuple(round(v / scale) for v in box)  # type: ignore[return-value]
+    return tuple(round(v / scale) for v in _box(mask))  # type: ignore[return-value]
 
 
 def border_colour(image: Image.Image) -> tuple[int, int, int]:
@@ -98,8 +104,7 @@ def crop_to_nucleus(image: Image.Image, nucleus_fraction: float) -> Image.Image:
     """A square around the nucleus whose side is the nucleus box's longer side divided by
     ``nucleus_fraction`` (0.4: the nucleus spans 40% of the crop); ``image`` unchanged when no
     nucleus is found."""
-    if not 0.0 < nucleus_fraction <= 1.0:
-        raise ValueError(f"nucleus_fraction must be in (0, 1], got {nucleus_fraction}")
+    _check_fraction(nucleus_fraction)
     box = find_nucleus(image)
     if isinstance(box, str):
         return image
@@ -116,8 +121,7 @@ class NucleusCrop:
     """``crop_to_nucleus`` as a picklable callable (DataLoader workers, decode caches)."""
 
     def __init__(self, nucleus_fraction: float) -> None:
-        if not 0.0 < nucleus_fraction <= 1.0:
-            raise ValueError(f"nucleus_fraction must be in (0, 1], got {nucleus_fraction}")
+        _check_fraction(nucleus_fraction)
         self.nucleus_fraction = nucleus_fraction
 
     def __call__(self, image: Image.Image) -> Image.Image:
@@ -125,3 +129,9 @@ class NucleusCrop:
 
     def __repr__(self) -> str:
         return f"NucleusCrop(nucleus_fraction={self.nucleus_fraction})"
+
+
+def nucleus_crop(cell_crop: float) -> NucleusCrop | None:
+    """The decode step for a run's ``cell_crop`` (None when 0: off); training, evaluation and
+    ``predict`` all take it from here."""
+    return NucleusCrop(cell_crop) if cell_crop else None

@@ -7,6 +7,7 @@ bad file fails the same way everywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -36,13 +37,29 @@ def read_image(path: str | Path) -> Image.Image:
         raise ImageReadError(f"cannot read image {path}: {err}") from err
 
 
-def decode_resized(path: str | Path, shorter_side: int | None) -> Image.Image:
+def decode_resized(
+    path: str | Path,
+    shorter_side: int | None,
+    prepare: Callable[[Image.Image], Image.Image] | None = None,
+) -> Image.Image:
     """Read an RGB image, downscaled (antialiased) so that its shorter side is ``shorter_side``.
 
+    ``prepare`` (a deterministic step such as the nucleus crop) runs first, at full resolution.
     The result stays a PIL image: the paper's augmentation (crop, rotation, flips, jitter) runs
     about twice as fast on PIL images as on uint8 tensors on the CPU.
     """
-    return resize_shorter_side(read_image(path), shorter_side)
+    return prepare_resized(read_image(path), shorter_side, prepare)
+
+
+def prepare_resized(
+    image: Image.Image,
+    shorter_side: int | None,
+    prepare: Callable[[Image.Image], Image.Image] | None = None,
+) -> Image.Image:
+    """An RGB image after the deterministic ``prepare`` step (the nucleus crop, before any
+    resize: it needs the full resolution), downscaled to ``shorter_side``."""
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    return resize_shorter_side(prepare(image) if prepare else image, shorter_side)
 
 
 def resize_shorter_side(image: Image.Image, shorter_side: int | None) -> Image.Image:

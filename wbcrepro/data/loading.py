@@ -22,9 +22,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from wbcrepro.config import TrainConfig
-from wbcrepro.data.cellcrop import NucleusCrop
+from wbcrepro.data.cellcrop import nucleus_crop
 from wbcrepro.data.datasets import Loaded, get_dataset
-from wbcrepro.data.images import ImageReadError, decode_resized, read_image, resize_shorter_side
+from wbcrepro.data.images import ImageReadError, decode_resized
 from wbcrepro.data.splits import split_manifest, subsample_train
 
 CACHE_UPSCALE = 1.15
@@ -82,7 +82,7 @@ class ImageTable(Dataset):
             leave=False,
         ):
             try:
-                image = self._decode(path, cache_side)
+                image = decode_resized(path, cache_side, prepare)
             except ImageReadError as err:
                 if not skip_bad_files:
                     raise
@@ -105,16 +105,11 @@ class ImageTable(Dataset):
         other.transform = transform
         return other
 
-    def _decode(self, path: str, cache_side: int | None) -> Image.Image:
-        if self.prepare is None:
-            return decode_resized(path, cache_side)
-        return resize_shorter_side(self.prepare(read_image(path)), cache_side)
-
     def load(self, index: int) -> Image.Image:
         """The untransformed image: from the cache, or freshly read from disk."""
         if self._cache is not None:
             return self._cache[index]
-        return self._decode(self.paths[index], None)
+        return decode_resized(self.paths[index], None, self.prepare)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.load(index)
@@ -254,7 +249,7 @@ def make_table(
         cache_side(cfg) if cfg.cache_images else None,
         progress=progress,
         skip_bad_files=cfg.skip_bad_files,
-        prepare=NucleusCrop(cfg.cell_crop) if cfg.cell_crop else None,
+        prepare=nucleus_crop(cfg.cell_crop),
     )
 
 

@@ -35,8 +35,8 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from wbcrepro.config import TrainConfig
-from wbcrepro.data.cellcrop import crop_to_nucleus
-from wbcrepro.data.images import ImageReadError, decode_resized, read_image, resize_shorter_side
+from wbcrepro.data.cellcrop import nucleus_crop
+from wbcrepro.data.images import ImageReadError, decode_resized, prepare_resized
 from wbcrepro.data.transforms import build_eval_transform
 from wbcrepro.inference import shipped
 from wbcrepro.inference.confidence import rule_from_run_folder
@@ -88,14 +88,10 @@ class LoadedModel:
         """The image as the run's data path decoded it: RGB, cropped around its nucleus when the
         run normalised scale (``cell_crop``), shorter side downscaled to :attr:`decode_side` (a
         file goes through the training code's own reader)."""
+        prepare = nucleus_crop(self.cfg.cell_crop)
         if not isinstance(image, Image.Image):
-            if not self.cfg.cell_crop:
-                return decode_resized(image, self.decode_side)
-            image = read_image(image)
-        image = image.convert("RGB")
-        if self.cfg.cell_crop:
-            image = crop_to_nucleus(image, self.cfg.cell_crop)
-        return resize_shorter_side(image, self.decode_side)
+            return decode_resized(image, self.decode_side, prepare)
+        return prepare_resized(image, self.decode_side, prepare)
 
     def preprocess(self, image: ImageInput) -> torch.Tensor:
         """The exact input tensor (C x H x W, float32, CPU) the run's evaluation saw."""

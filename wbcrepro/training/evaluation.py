@@ -37,11 +37,14 @@ class Evaluator:
     class_names: tuple[str, ...]
 
     def calibrate(self) -> None:
-        if effective_bn_mode(self.cfg) != "recompute":
-            return
+        if effective_bn_mode(self.cfg) == "recompute":
+            self.recompute_bn(self.train_eval)
+
+    def recompute_bn(self, table: ImageTable) -> None:
+        """BatchNorm running statistics recomputed over ``table`` (its transform as given)."""
         # A fixed, seeded order: the same images every time, batches that mix classes.
         generator = torch.Generator().manual_seed(self.cfg.seed)
-        loader = make_loader(self.train_eval, self.cfg, train=True, generator=generator)
+        loader = make_loader(table, self.cfg, train=True, generator=generator)
         recalibrate_bn(
             self.model,
             loader,
@@ -117,14 +120,5 @@ def adapted_test(evaluator: Evaluator, test_set: ImageTable, progress: bool) -> 
     BatchNorm statistics recomputed from the test images themselves: AdaBN, test-time
     adaptation to another lab without labels (the weights stay as trained). Only for a test set
     from one lab and scanner: over a mixture the statistics fit neither part."""
-    cfg = evaluator.cfg
-    generator = torch.Generator().manual_seed(cfg.seed)
-    recalibrate_bn(
-        evaluator.model,
-        make_loader(test_set, cfg, train=True, generator=generator),
-        evaluator.device,
-        cfg.channels_last,
-        autocast_dtype(evaluator.device, cfg.precision),
-        cfg.bn_recalibration_batches,
-    )
+    evaluator.recompute_bn(test_set)
     return evaluator.report(evaluator.evaluate(test_set, "adapted test", progress))
