@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from wbcrepro.reproduction.executed import make_run_folder_portable
 
@@ -31,3 +33,76 @@ def test_exclusion_tables_get_portable_paths_and_keep_other_entries(tmp_path: Pa
     assert list(pd.read_csv(folder / "skipped.csv")["path"]) == ["$CACHE/crops/a.png"]
     assert str(tmp_path) not in (folder / "excluded.csv").read_text()
     assert make_run_folder_portable(folder, data, cache) == []  # already portable: untouched
+
+
+# --- kernels: their own environment, staggered starts, a failed start retried ---------------------
+def test_a_kernel_started_with_env_sees_it_and_the_process_environment_is_untouched(
+    tmp_path: Path,
+) -> None:
+    """The GPU of one side-by-side kernel (``CUDA_VISIBLE_DEVICES``) goes to that kernel only."""
+    import os
+
+    import nbformat
+
+    from wbcrepro.reproduction.executed import papermill_executor
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    cell = nbformat.v4.new_code_cell('import os\nprint("seen", os.environ.get("WBC_TEST_GPU"))')
+    nb.cells = [cell]
+    source = tmp_path / "env.ipynb"
+    nbformat.write(nb, source)
+    output = tmp_path / "out.ipynb"
+    papermill_executor(source, output, {}, tmp_path, env={"WBC_TEST_GPU": "3"})
+    text = nbformat.read(output, as_version=4).cells[0].outputs[0]["text"]
+    assert text.strip() == "seen 3"
+    assert "WBC_TEST_GPU" not in os.environ
+
+
+def test_kernel_starts_are_staggered_across_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wbcrepro.reproduction.executed import stagger_kernel_start
+
+    with ThreadPoolExecutor(3) as pool:
+        moments = sorted(pool.map(lambda _: stagger_kernel_start(0.2), range(3)))
+    assert all(b - a >= 0.19 for a, b in itertools.pairwise(moments))
+
+
+def test_a_kernel_that_fails_to_start_is_retried_and_a_failing_cell_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import papermill
+
+    from wbcrepro.reproduction import executed
+
+    calls: list[str] = []
+
+    def port_taken_once(input_path, output_path, **kwargs):
+        calls.append(input_path)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        Path(output_path).write_text("{}")
+
+    monkeypatch.setattr(executed, "make_portable", lambda *a: None)
+    monkeypatch.setattr(executed, "KERNEL_STAGGER_S", 0.0)
+    monkeypatch.setattr(papermill, "execute_notebook", port_taken_once)
+    executed.papermill_executor(tmp_path / "a.ipynb", tmp_path / "out.ipynb", {}, tmp_path)
+    assert len(calls) == 2
+
+    class CellError(Exception):
+        ename = "ValueError"
+
+    def cell_fails(input_path, output_path, **kwargs):
+        calls.append(input_path)
+        raise CellError("Kernel died before replying to kernel_info")  # a cell's own message
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", cell_fails)
+    with pytest.raises(CellError):
+        executed.papermill_executor(tmp_path / "a.ipynb", tmp_path / "out.ipynb", {}, tmp_path)
+    assert len(calls) == 1

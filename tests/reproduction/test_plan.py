@@ -17,7 +17,7 @@ from wbcrepro.cli import main
 from wbcrepro.codehash import RESULTS_KEY, training_code_hash
 from wbcrepro.reproduction import plan as plan_module
 from wbcrepro.reproduction import runner as runner_module
-from wbcrepro.reproduction.plan import plan
+from wbcrepro.reproduction.plan import ACTIONS, plan
 from wbcrepro.reproduction.profiles import ProfileError, load_profile
 from wbcrepro.reproduction.runner import read_record, record_path, reproduce, stale_reasons
 from wbcrepro.reproduction.scheduling import execution_batches
@@ -246,7 +246,10 @@ def test_plan_of_an_epochs_change_trains_the_arm_and_re_renders_its_readers(
     reproduced(repo)
     change_main_epochs(repo)
     assert main(["reproduce", "--profile", "p", "--plan", "--json"]) == 0
-    planned = json.loads(capsys.readouterr().out)
+    answer = json.loads(capsys.readouterr().out)
+    planned = answer["runs"]
+    assert answer["counts"] == {a: sum(p["action"] == a for p in planned) for a in ACTIONS}
+    assert answer["estimated_minutes"] > 0 and answer["missing"] == {}
     assert all(
         {"id", "notebook", "action", "reasons", "estimated_minutes"} <= set(p) for p in planned
     )
@@ -268,6 +271,9 @@ def test_plan_of_an_epochs_change_trains_the_arm_and_re_renders_its_readers(
         "action": "skip",
         "reasons": [],
         "estimated_minutes": 0.0,
+        "estimated_from": "",
+        "missing": [],
+        "images": "",
     }
     # 120 s of recorded training plus the (tiny) render of the last record
     assert by_id["main-s0"]["estimated_minutes"] == 2.0

@@ -17,6 +17,7 @@ import nbformat
 import pytest
 
 from wbcrepro.reproduction.profiles import load_profile
+from wbcrepro.reproduction.roles import PAGE, role_of
 from wbcrepro.reproduction.runner import reproduce
 
 pytestmark = pytest.mark.slow
@@ -125,3 +126,41 @@ def test_the_learning_curve_page_reads_both_points_on_validation(smoke_repo: Pat
     assert "no curve" not in glued["curve_reference"]
     text = "\n".join(_text(o) for o in _outputs(nb))
     assert "curve-synthetic-small" in text and "main-synthetic-s0" in text
+
+
+def test_smoke_profile_through_submitit_local_jobs_matches_the_inline_call(
+    smoke_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--executor local``: every training and data run a submitit job (a real subprocess), the
+    pages here; the records and trained numbers equal the inline call's, and the book builds."""
+    import shutil
+
+    from wbcrepro.reproduction.book import build_book
+
+    root = tmp_path / "repo"
+    for folder in ("notebooks", "profiles", "book"):
+        shutil.copytree(smoke_repo / folder, root / folder, ignore=shutil.ignore_patterns("runs"))
+    monkeypatch.setenv("WBCREPRO_REPO", str(root))
+    summary = reproduce("smoke", progress=False, execution="local", jobs=2)
+    assert summary.ok, summary.table()
+    ours, inline = root / "book" / "runs" / "smoke", smoke_repo / "book" / "runs" / "smoke"
+    for run_id in _run_ids(smoke_repo):
+        record = json.loads((ours / f"{run_id}.run.json").read_text())
+        reference = json.loads((inline / f"{run_id}.run.json").read_text())
+        assert record["status"] == reference["status"] == "complete", run_id
+        assert record["parameters"] == reference["parameters"]
+        notebook = load_profile("smoke", repo=root).run(run_id).notebook
+        as_job = role_of(notebook).kind != PAGE  # training and data runs: jobs; pages: here
+        assert (record["call"].get("executor") == "local") == as_job, run_id
+        results = ours / run_id / "results.json"
+        if results.is_file():  # a training run: the same numbers as in this process
+            mine, theirs = (
+                json.loads(results.read_text()),
+                json.loads((inline / run_id / "results.json").read_text()),
+            )
+            assert mine["final"]["test"] == theirs["final"]["test"], run_id
+            assert (ours / run_id / "predictions_test.csv").read_bytes() == (
+                inline / run_id / "predictions_test.csv"
+            ).read_bytes()
+    index = build_book("smoke", quiet=True)
+    assert index.is_file()

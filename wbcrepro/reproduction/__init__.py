@@ -5,6 +5,11 @@
 ``notebook_params`` the parameters each notebook declares
 ``roles``           the one table of notebook roles (trains, data, page) and the runs each reads
 ``runner``          ``wbcrepro reproduce``: execute what is stale, record every run
+``records``         one run's record, whether it is stale, and executing the run to write it
+``cluster``         ``--executor inline|local|slurm``: job resources, GPUs, checks before a job
+``jobs``            training runs as submitit jobs (arrays, requeue, ``--detach`` and collect)
+``dryrun``          ``--dry-run``: every notebook of a profile at tiny scale on the CPU
+``estimate``        ``--plan --img-per-s``: minutes from a measured speed, missing data/weights
 ``inputs``          fingerprints of the runs a page read: is the page stale since?
 ``plan``            ``wbcrepro reproduce --plan``: train, render or skip, why, and how long
 ``scheduling``      which runs may execute side by side, with how many threads

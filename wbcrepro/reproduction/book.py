@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from wbcrepro.reproduction.profiles import Profile, load_profile, runs_root_rel
-from wbcrepro.reproduction.runner import read_record, record_path
+from wbcrepro.reproduction.records import read_record, record_path
 
 SYNTHETIC_BANNER = (
     "SYNTHETIC DATA: every number in this build comes from procedurally drawn images, "

@@ -17,6 +17,9 @@ page about a Lite0 run), and import-only cells are removed from the page (Jupyte
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +118,64 @@ def make_run_folder_portable(folder: str | os.PathLike, data: Path, cache: Path)
 
 
 KERNEL_NAME = "python3"
+KERNEL_STAGGER_S = 1.0
+"""Seconds between two kernel starts of this process: kernels started at the same moment pick
+their ports at the same moment, and two can pick the same free port."""
+KERNEL_START_TRIES = 3
+KERNEL_START_FAILURES = (
+    "Kernel died before replying to kernel_info",
+    "Kernel didn't respond",
+    "Address already in use",
+    "kernel_info",
+)
+"""Messages of a kernel that failed to start (a port taken between choosing and binding it):
+such a run is retried, because no cell ran. A failing cell is never retried."""
+
+_last_start = 0.0
+_start_lock = threading.Lock()
+
+
+def stagger_kernel_start(gap: float = KERNEL_STAGGER_S) -> float:
+    """Wait until ``gap`` seconds have passed since this process last started a kernel; returns
+    the moment this start was granted (``time.monotonic``)."""
+    global _last_start
+    with _start_lock:
+        wait = _last_start + gap - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        _last_start = time.monotonic()
+        return _last_start
+
+
+def is_kernel_start_failure(err: BaseException) -> bool:
+    """True for a kernel that never started (see ``KERNEL_START_FAILURES``), not a failed cell."""
+    if getattr(err, "ename", None) is not None:  # papermill's PapermillExecutionError: a cell
+        return False
+    return any(text in str(err) for text in KERNEL_START_FAILURES)
+
+
+def kernel_manager_with_env(env: Mapping[str, str]) -> type:
+    """A kernel manager class whose kernels get ``env`` on top of this process's environment
+    (each side-by-side kernel its own ``CUDA_VISIBLE_DEVICES``): ``os.environ`` is process-wide,
+    so it cannot differ between two kernels started from two threads."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    extra = dict(env)
+
+    class EnvKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw["env"] = {**os.environ, **(kw.get("env") or {}), **extra}
+            await super().start_kernel(**kw)
+
+    return EnvKernelManager
 
 
 def papermill_executor(
-    input_path: Path, output: Path, parameters: dict[str, Any], cwd: Path
+    input_path: Path,
+    output: Path,
+    parameters: dict[str, Any],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
 ) -> None:
     """Run one notebook with papermill in the ``python3`` kernel, with the repo root as cwd.
 
@@ -126,19 +183,32 @@ def papermill_executor(
     ``cwd=``: papermill implements that with ``os.chdir`` around the whole execution, which is
     process-wide, so two notebooks run side by side (``jobs: 2``, one thread each) could restore
     each other's directory and start a kernel in the wrong place (its relative run folder lost).
+    ``env`` is added to the kernel's environment. Kernel starts are staggered, and a kernel that
+    fails to start is started again (up to ``KERNEL_START_TRIES`` times).
     """
     import papermill
 
+    extra: dict[str, Any] = {}
+    if env:
+        extra["kernel_manager_class"] = kernel_manager_with_env(env)
     try:
-        papermill.execute_notebook(
-            str(Path(input_path).resolve()),
-            str(Path(output).resolve()),
-            parameters=parameters,
-            kernel_name=KERNEL_NAME,
-            resources={"metadata": {"path": str(Path(cwd).resolve())}},
-            progress_bar=False,
-            log_output=False,
-        )
+        for attempt in range(1, KERNEL_START_TRIES + 1):
+            stagger_kernel_start()
+            try:
+                papermill.execute_notebook(
+                    str(Path(input_path).resolve()),
+                    str(Path(output).resolve()),
+                    parameters=parameters,
+                    kernel_name=KERNEL_NAME,
+                    resources={"metadata": {"path": str(Path(cwd).resolve())}},
+                    progress_bar=False,
+                    log_output=False,
+                    **extra,
+                )
+                return
+            except Exception as err:
+                if attempt == KERNEL_START_TRIES or not is_kernel_start_failure(err):
+                    raise
     finally:  # a failed notebook is committed for inspection too
         if output.is_file():
             make_portable(output, cwd)

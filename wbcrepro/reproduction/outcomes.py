@@ -10,6 +10,11 @@ from typing import Any
 from wbcrepro.fileio import read_json_or_none
 from wbcrepro.runfolder import RESULTS
 
+SUBMITTED, WAITING = "submitted", "waiting"
+FINAL = ("complete", "failed")
+STATUSES = ("complete", "skipped", "failed", SUBMITTED, WAITING)
+"""Statuses of a run that executed in this call (its readers re-render after it)."""
+
 
 @dataclass
 class RunOutcome:
@@ -17,11 +22,24 @@ class RunOutcome:
 
     id: str
     status: str
-    """``complete`` (executed now), ``skipped`` (already complete) or ``failed``."""
+    """``complete`` (executed now), ``skipped`` (already complete), ``failed``, ``submitted``
+    (left running as a SLURM job: ``reproduce --detach``) or ``waiting`` (it reads such a run)."""
     seconds: float = 0.0
     error: str | None = None
     reasons: list[str] = field(default_factory=list)
     """Why the run was executed (empty when skipped)."""
+
+    def line(self, done: int, total: int) -> str:
+        """The progress line printed when the run ends (or is left to a later call)."""
+        prefix = f"[{done}/{total}] {self.id}"
+        why = "; ".join(self.reasons)
+        if self.status == "skipped":
+            return f"{prefix} ... skipped (complete)"
+        if self.status == "complete":
+            return f"{prefix} ... done in {self.seconds:.0f} s (executed: {why})"
+        if self.status in (SUBMITTED, WAITING):
+            return f"{prefix} ... {self.status} ({why})"
+        return f"{prefix} ... FAILED after {self.seconds:.0f} s: {self.error}"
 
 
 @dataclass
@@ -35,6 +53,11 @@ class Summary:
     @property
     def failed(self) -> list[RunOutcome]:
         return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def pending(self) -> list[RunOutcome]:
+        """Runs left to a later call (submitted to SLURM, or reading such a run)."""
+        return [o for o in self.outcomes if o.status in (SUBMITTED, WAITING)]
 
     @property
     def ok(self) -> bool:
@@ -52,10 +75,12 @@ class Summary:
         for o in self.outcomes:
             seconds = f"{o.seconds:8.1f}" if o.status != "skipped" else f"{'-':>8}"
             lines.append(f"{o.id:<{width}}  {o.status:<8}  {seconds}")
-        counts = {s: sum(o.status == s for o in self.outcomes) for s in ("complete", "skipped")}
+        counts = {s: sum(o.status == s for o in self.outcomes) for s in STATUSES}
         lines.append(
             f"profile {self.profile}: {counts['complete']} executed and complete, "
             f"{counts['skipped']} skipped (already complete), {len(self.failed)} failed"
+            + (f", {counts[SUBMITTED]} submitted" if counts[SUBMITTED] else "")
+            + (f", {counts[WAITING]} waiting for them" if counts[WAITING] else "")
         )
         for o in self.failed:
             lines.append(f"FAILED {o.id}: {o.error}")

@@ -29,6 +29,7 @@ from typing import Any
 
 from wbcrepro.codehash import training_code_hash
 from wbcrepro.fileio import read_json_or_none
+from wbcrepro.reproduction.estimate import EVAL_SPEEDUP, Needs, Throughput, estimate_minutes
 from wbcrepro.reproduction.outcomes import train_seconds
 from wbcrepro.reproduction.profiles import Profile, RunSpec
 from wbcrepro.reproduction.roles import TRAINS, role_of
@@ -56,16 +57,28 @@ class PlannedRun:
     action: str
     reasons: list[str] = field(default_factory=list)
     estimated_minutes: float | None = None
+    estimated_from: str = ""
+    """``record`` (this machine's last run), ``throughput`` (a measured speed) or empty."""
+    missing: list[str] = field(default_factory=list)
+    """What the run needs that is not here (a data set, ImageNet weights), for a training run."""
+    images: str = ""
+    """Where a throughput estimate's image counts come from (counted, or a published size)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def plan(
-    profile: Profile, only: Iterable[str] | None = None, force: bool = False
+    profile: Profile,
+    only: Iterable[str] | None = None,
+    force: bool = False,
+    throughput: Throughput | None = None,
 ) -> list[PlannedRun]:
-    """The plan of ``reproduce(profile, only, force)``, in the order the call would run them."""
+    """The plan of ``reproduce(profile, only, force)``, in the order the call would run them.
+    With ``throughput`` each training run is estimated from that speed and its missing inputs
+    are named (:mod:`~wbcrepro.reproduction.estimate`)."""
     coming: dict[str, str] = {}  # runs that will execute -> what happens to them, for readers
+    needs = Needs()
     planned = []
     for spec in ordered_runs(profile, only):
         reasons = ["forced"] if force else stale_reasons(profile, spec, coming)
@@ -77,9 +90,18 @@ def plan(
                 reasons += [r for r in retrain if r not in reasons]
         if action != SKIP:
             coming[spec.id] = WILL[action]
-        minutes = estimate_seconds(profile, spec, action)
-        estimate = None if minutes is None else round(minutes / 60, 1)
-        planned.append(PlannedRun(spec.id, spec.notebook, action, reasons, estimate))
+        seconds = estimate_seconds(profile, spec, action)
+        run = PlannedRun(spec.id, spec.notebook, action, reasons)
+        run.estimated_minutes = None if seconds is None else round(seconds / 60, 1)
+        run.estimated_from = "record" if seconds else ""
+        if throughput is not None and role_of(spec.notebook).kind == TRAINS:
+            params = spec.parameters(profile)
+            need = needs.of(params)
+            run.missing, run.images = need.missing or [], need.counted_from
+            minutes = estimate_minutes(params, need, throughput) if action == TRAIN else None
+            if minutes is not None:
+                run.estimated_minutes, run.estimated_from = round(minutes, 1), "throughput"
+        planned.append(run)
     return planned
 
 
@@ -127,18 +149,74 @@ def _number(value: Any) -> float | None:
 
 
 def print_plan(
-    profile: Profile, only: Iterable[str] | None, force: bool, as_json: bool, asked: bool = True
+    profile: Profile,
+    only: Iterable[str] | None,
+    force: bool,
+    as_json: bool,
+    asked: bool = True,
+    throughput: Throughput | None = None,
+    cluster: dict[str, Any] | None = None,
 ) -> int:
-    """``reproduce --plan [--json]``: print the plan (a table, or a JSON list of
-    :meth:`PlannedRun.as_dict`); the exit status, 0."""
+    """``reproduce --plan [--json]``: print the plan (a table, or JSON: the runs as
+    :meth:`PlannedRun.as_dict`, the totals and what is missing); the exit status, 0."""
     if not asked:
         raise ValueError("--json goes with --plan")
-    planned = plan(profile, only=only, force=force)
+    planned = plan(profile, only=only, force=force, throughput=throughput)
+    totals = plan_totals(profile, planned, throughput, cluster)
     if as_json:
-        print(json.dumps([p.as_dict() for p in planned], indent=2))
+        print(json.dumps({**totals, "runs": [p.as_dict() for p in planned]}, indent=2))
     else:
         print(plan_table(profile, planned))
+        print(totals_text(totals))
     return 0
+
+
+def plan_totals(
+    profile: Profile,
+    planned: list[PlannedRun],
+    throughput: Throughput | None,
+    cluster: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Counts per action, the run time in minutes and device-hours, and every missing input
+    with the runs that need it."""
+    settings = profile.cluster.updated(cluster or {})
+    acting = [p for p in planned if p.action != SKIP]
+    minutes = sum(p.estimated_minutes or 0.0 for p in acting)
+    training = sum(p.estimated_minutes or 0.0 for p in acting if p.action == TRAIN)
+    missing: dict[str, list[str]] = {}
+    for p in planned:
+        for item in p.missing:
+            missing.setdefault(item, []).append(p.id)
+    return {
+        "profile": profile.name,
+        "counts": {a: sum(p.action == a for p in planned) for a in ACTIONS},
+        "estimated_minutes": round(minutes, 1),
+        "not_estimated": [p.id for p in acting if p.estimated_minutes is None],
+        "gpus_per_run": settings.gpus_per_run,
+        "training_device_hours": round(training * max(1, settings.gpus_per_run) / 60, 1),
+        "throughput": None if throughput is None else asdict(throughput),
+        "missing": missing,
+    }
+
+
+def totals_text(totals: dict[str, Any]) -> str:
+    """The totals below the table: device-hours, the speed they assume, what is missing."""
+    unit = "GPU-hours" if totals["gpus_per_run"] else "CPU-hours (one process each)"
+    lines = [f"training: {totals['training_device_hours']} {unit}"]
+    speed = totals["throughput"]
+    if speed:
+        lines[0] += (
+            f", from {speed['img_per_s']:g} img/s of {speed['arch']} at {speed['img_size']} px "
+            f"({speed['device']}; scaled by pixels to each run's size; evaluation assumed "
+            f"{EVAL_SPEEDUP:g}x faster; BatchNorm recalibration and decoding not counted)"
+        )
+    for item, ids in totals["missing"].items():
+        lines.append(
+            f"MISSING {item}: needed by {len(ids)} run(s) ({', '.join(ids[:4])}"
+            + (", ..." if len(ids) > 4 else "")
+            + ")"
+        )
+    return "\n".join(lines)
 
 
 def plan_table(profile: Profile, planned: list[PlannedRun], width: int = 120) -> str:

@@ -14,7 +14,8 @@ Format (every key except ``runs`` is optional)::
     title: "Smoke test"
     description: "..."
     synthetic: true             # the book says so on every page when true
-    jobs: 2                     # runs executed side by side (default 1; `reproduce --jobs` wins)
+    jobs: 2                     # runs side by side (default: 1, or one per GPU; --jobs wins)
+    cluster: {gpus_per_run: 1}  # a run's resources as a job (reproduction.cluster)
     defaults: {epochs: 1}       # flat params merged into runs of the notebooks in defaults_for
     defaults_for: [experiment.ipynb]   # (this is the default) notebooks that receive `defaults`
     anchors:                    # read by nothing: a place to define YAML anchors for runs' params
@@ -54,6 +55,7 @@ from typing import Any
 
 import yaml
 
+from wbcrepro.reproduction.cluster import ClusterSettings, parse_cluster
 from wbcrepro.reproduction.notebook_params import (
     NotebookParameterError,
     check_parameters,
@@ -70,8 +72,8 @@ SECTIONS = ("landing", "data", "results", "ablations", "table1", "claims")
 
 RESERVED_PARAMS = ("profile", "run_id", "runs_root")
 PROFILE_KEYS = (
-    "name", "title", "description", "synthetic", "jobs", "defaults", "defaults_for", "anchors",
-    "runs",
+    "name", "title", "description", "synthetic", "jobs", "cluster", "defaults", "defaults_for",
+    "anchors", "runs",
 )  # fmt: skip
 RUN_KEYS = ("id", "notebook", "section", "title", "params", "seeds", "reads")
 DEFAULT_DEFAULTS_FOR = ("experiment.ipynb",)
@@ -163,8 +165,9 @@ class Profile:
     title: str = ""
     description: str = ""
     synthetic: bool = False
-    jobs: int = 1
-    """Training runs executed side by side by ``reproduce`` (each with its share of the cores)."""
+    jobs: int | None = None
+    """Training runs executed side by side (None: not set, see ``cluster.default_jobs``)."""
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     defaults: Mapping[str, Scalar] = field(default_factory=dict, hash=False)
     defaults_for: tuple[str, ...] = DEFAULT_DEFAULTS_FOR
 
@@ -241,8 +244,8 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
     synthetic = raw.get("synthetic", False)
     if not isinstance(synthetic, bool):
         raise fail(f"key 'synthetic' must be true or false, got {synthetic!r}")
-    jobs = raw.get("jobs", 1)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+    jobs = raw.get("jobs")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise fail(f"key 'jobs' must be a whole number >= 1, got {jobs!r}")
     defaults = _flat_params(raw.get("defaults") or {}, "defaults", fail)
     defaults_for = raw.get("defaults_for", list(DEFAULT_DEFAULTS_FOR))
@@ -330,6 +333,7 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
         description=raw.get("description", ""),
         synthetic=synthetic,
         jobs=jobs,
+        cluster=parse_cluster(raw.get("cluster") or {}, fail),
         defaults=defaults,
         defaults_for=defaults_for,
     )

@@ -8,155 +8,68 @@ see :mod:`wbcrepro.reproduction.roles`) the executed notebook goes to
     {id, status, started, finished, seconds, notebook, notebook_sha256, parameters,
      package_version, code_hash, training_code_hash, reasons, output, error, [inputs]}
 
-``status`` is ``running`` (written before the kernel starts), then ``complete`` or ``failed``. A run
-is skipped only when its record is ``complete`` for the same notebook content (sha256), the same
-parameters and the same package code (:mod:`wbcrepro.codehash`), its executed notebook is still
-there and (for a page) no run it reads changed since; anything else is executed again and
-``reasons`` says why. A page's record keeps in ``inputs`` a fingerprint of the record of each run
-it read (:mod:`wbcrepro.reproduction.inputs`), and a page whose input executed earlier in the same
-call is re-rendered after it (``input main-pbc-s1 re-executed in this call``), so no page shows
-an old model beside a new one. Because the record is replaced
-atomically and stays ``running`` if the process is interrupted or killed, the next ``reproduce``
-redoes exactly the unfinished runs.
+``status`` is ``running`` (written before the kernel starts), then ``complete`` or ``failed``
+(``submitted`` for a SLURM job not started yet). A run is skipped only when its record is
+``complete`` for the same notebook content (sha256), parameters and package code
+(:mod:`wbcrepro.codehash`), its executed notebook is still there and (for a page) no run it reads
+changed since (:mod:`wbcrepro.reproduction.inputs`); otherwise ``reasons`` says why it runs. A page
+whose input executed earlier in the same call is re-rendered after it. A record stays ``running``
+if the process is killed, so the next ``reproduce`` redoes exactly the unfinished runs.
 
 The run folder ``book/runs/<profile>/<id>/`` belongs to the notebook. It is kept when the run is
-redone for the same parameters (interrupted, failed, or the notebook or code changed): the
-experiment notebook's :func:`wbcrepro.training.experiment.fit_or_load` then resumes an unfinished
-run from
-its checkpoint, reloads a complete one, and retrains only when the *training* code hash recorded in
-the folder differs, so a change to a page re-renders it without retraining. When the parameters
-changed (or with ``force``) the folder is another configuration's output and is deleted first.
+redone for the same parameters: :func:`wbcrepro.training.experiment.fit_or_load` then resumes an
+unfinished run from its checkpoint, reloads a complete one, and retrains only when the *training*
+code hash differs. When the parameters changed (or with ``force``) the folder is deleted first.
+A failing run does not stop the others: it is recorded ``failed`` with the error.
 
-A failing run does not stop the others: it is recorded ``failed`` with the error (its executed
-notebook, with the traceback, stays for inspection), and the summary names it.
-
-With ``jobs`` > 1 (the profile's ``jobs``, or ``--jobs``) the runs that read no other run (training
-and data notebooks) execute side by side first, longest first by their last recorded time, each
-kernel with ``cores // jobs`` threads; the pages that read them then follow one at a time, each
-after its inputs. Each record's ``call`` says when the ``reproduce`` call that executed it started
-and with how many jobs, so the book can give the wall time of a whole reproduction from the
-records. :mod:`wbcrepro.reproduction.plan` says what a call would do, without doing it.
+With ``jobs`` > 1 the runs that read no other run (training and data notebooks) execute side by
+side first, longest first, each kernel with ``cores // jobs`` threads (and one GPU each on a
+GPU box); the pages follow, each after its inputs. ``execution`` ``local`` or ``slurm`` runs those
+as submitit jobs instead (:mod:`~wbcrepro.reproduction.jobs`); pages stay on this host. Each
+record's ``call`` says when and how the call that executed it ran, so the book can give the wall
+time of a whole reproduction from the records.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import json
 import os
-import shutil
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import wbcrepro
-from wbcrepro.codehash import report_code_hash, training_code_hash
+from wbcrepro.codehash import report_code_hash
 from wbcrepro.fileio import write_json
-from wbcrepro.reproduction.executed import describe_error, papermill_executor
-from wbcrepro.reproduction.inputs import changed_inputs, input_reasons, snapshot
-from wbcrepro.reproduction.outcomes import RunOutcome, Summary, train_seconds, trained_by
-from wbcrepro.reproduction.profiles import Profile, ProfileError, RunSpec, load_profile
-from wbcrepro.reproduction.roles import execution_order
-from wbcrepro.reproduction.scheduling import execution_batches, kernel_threads
+from wbcrepro.reproduction.cluster import default_jobs, gpu_slots, preflight, visible_gpus
+from wbcrepro.reproduction.executed import papermill_executor
+from wbcrepro.reproduction.jobs import JobBackend
+from wbcrepro.reproduction.outcomes import FINAL, WAITING, RunOutcome, Summary
+from wbcrepro.reproduction.profiles import Profile, RunSpec, load_profile
+from wbcrepro.reproduction.records import (  # noqa: F401  (the runner's API, used by plan and tests)
+    RECORD_SUFFIX,
+    Executor,
+    _now,
+    canonical_parameters,
+    notebook_sha256,
+    output_path,
+    read_record,
+    record_path,
+    run_one,
+    stale_reasons,
+    up_to_date,
+)
+from wbcrepro.reproduction.roles import PAGE, execution_order, role_of
+from wbcrepro.reproduction.scheduling import GpuSlots, execution_batches, kernel_threads
 
-RECORD_SUFFIX = ".run.json"
 SUMMARY = "summary.json"
-
-Executor = Callable[[Path, Path, dict[str, Any], Path], None]
-"""``executor(input_notebook, output_notebook, parameters, cwd)``; raises if the notebook fails."""
 
 
 class ReproduceError(ValueError):
     """The request cannot be carried out (for example an unknown run id); nothing was run."""
-
-
-# --- small helpers --------------------------------------------------------------------------------
-def notebook_sha256(path: Path) -> str:
-    """Content hash of the source notebook: an edited notebook invalidates its runs."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def canonical_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Parameters as they read back from JSON, so a fresh dict compares equal to a stored one."""
-    return json.loads(json.dumps(params, sort_keys=True))
-
-
-def read_record(path: Path) -> dict[str, Any] | None:
-    """A run record, or None when absent or unreadable (treated as never run)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def record_path(profile: Profile, run_id: str) -> Path:
-    return profile.runs_root / f"{run_id}{RECORD_SUFFIX}"
-
-
-def output_path(profile: Profile, run_id: str) -> Path:
-    return profile.runs_root / f"{run_id}.ipynb"
-
-
-def _same_params(record: dict[str, Any] | None, params: dict[str, Any]) -> bool:
-    """Same parameters: the run folder belongs to this run (it may resume or be reloaded)."""
-    return bool(record and record.get("parameters") == params)
-
-
-def stale_reasons(
-    profile: Profile, spec: RunSpec, inputs: dict[str, str] | None = None
-) -> list[str]:
-    """Why the run must be executed (again); an empty list means it is up to date.
-
-    A run is up to date when its record is ``complete`` for the same notebook content, the same
-    parameters and the same package code (:func:`wbcrepro.codehash.report_code_hash`), its
-    executed notebook is still there, and no run it reads (``spec.reads``) has a record other than
-    the one it read (:func:`wbcrepro.reproduction.inputs.changed_inputs`). A code change
-    re-executes the notebook; whether that also retrains is the notebook's
-    :func:`wbcrepro.training.experiment.fit_or_load` decision, by the training code hash recorded
-    in the run folder, so a change to a page never retrains.
-
-    ``inputs`` maps the inputs that this call executes (or, in a plan, will) to what happens to
-    them (``re-executed in this call``, ``will retrain``): those are stale reasons too, named so.
-    """
-    inputs = inputs or {}
-    record = read_record(record_path(profile, spec.id))
-    if record is None:
-        return ["never run"]
-    reasons = []
-    if record.get("status") != "complete":
-        reasons.append(f"last attempt {record.get('status', 'unknown')}")
-    sha = notebook_sha256(profile.repo / "notebooks" / spec.notebook)
-    if record.get("notebook_sha256") != sha:
-        reasons.append(f"notebook {spec.notebook} changed")
-    params = canonical_parameters(spec.parameters(profile))
-    old = record.get("parameters") or {}
-    changed = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
-    if changed:
-        reasons.append("parameters changed: " + ", ".join(changed))
-    if record.get("code_hash") != report_code_hash():
-        if record.get("training_code_hash") != training_code_hash():
-            reasons.append("training code changed (trained runs retrain)")
-        else:
-            reasons.append("report code changed (pages re-render, no retraining)")
-    if not output_path(profile, spec.id).is_file():
-        reasons.append("executed notebook missing")
-    changed = changed_inputs(record, spec.reads, lambda i: read_record(record_path(profile, i)))
-    since = {i: "re-executed since this page ran" for i in changed}
-    return reasons + input_reasons(spec.reads, {**since, **inputs})
-
-
-def up_to_date(profile: Profile, spec: RunSpec) -> bool:
-    """True when the run's record says complete for exactly the current inputs and code."""
-    return not stale_reasons(profile, spec)
 
 
 # --- the runner -----------------------------------------------------------------------------------
@@ -203,15 +116,26 @@ def reproduce(
     repo: str | os.PathLike | None = None,
     executor: Executor | None = None,
     jobs: int | None = None,
+    execution: str = "inline",
+    cluster: Mapping[str, Any] | None = None,
+    detach: bool = False,
 ) -> Summary:
     """Execute the profile's runs (or just ``only``) and return a :class:`Summary`.
 
-    ``force`` re-executes even complete, up-to-date runs. ``jobs`` (default: the profile's) runs
-    that many training or data notebooks side by side. ``executor`` replaces papermill (tests).
+    ``force`` re-executes even complete, up-to-date runs. ``jobs`` (default: the profile's, else
+    one per visible GPU for a GPU profile, else 1) runs that many training or data notebooks side
+    by side. ``execution`` is ``inline``, ``local`` or ``slurm``
+    (:mod:`~wbcrepro.reproduction.cluster`), with ``cluster`` overriding the profile's
+    ``cluster:`` settings and ``detach`` returning once SLURM jobs are submitted.
+    ``executor`` replaces papermill (tests; inline only).
     """
     if not isinstance(profile, Profile):
         profile = load_profile(profile, repo=repo)
-    jobs = profile.jobs if jobs is None else jobs
+    settings = profile.cluster.updated(cluster or {})
+    gpus = visible_gpus() if settings.gpus_per_run and execution != "slurm" else []
+    preflight(execution, settings, profile.name, detach, gpus)
+    jobs_given = jobs is not None or profile.jobs is not None
+    jobs = default_jobs(profile.jobs, settings, gpus) if jobs is None else jobs
     if jobs < 1:
         raise ReproduceError(f"jobs must be >= 1, got {jobs}")
     specs = ordered_runs(profile, only)
@@ -221,6 +145,8 @@ def reproduce(
     total = len(specs)
     call: dict[str, Any] = {"started": _now(), "jobs": jobs, "threads_per_job": None}
     lock = threading.Lock()
+    slots = gpu_slots(jobs, settings, gpus)
+    gpu = GpuSlots(slots)
 
     bar = None
     if progress:
@@ -231,38 +157,44 @@ def reproduce(
     def report(spec: RunSpec, outcome: RunOutcome) -> None:
         with lock:
             summary.outcomes.append(outcome)
-            prefix = f"[{len(summary.outcomes)}/{total}] {spec.id}"
-            if not progress:
-                return
-            if outcome.status == "skipped":
-                message = f"{prefix} ... skipped (complete)"
-            elif outcome.status == "complete":
-                why = "; ".join(outcome.reasons)
-                message = f"{prefix} ... done in {outcome.seconds:.0f} s (executed: {why})"
-            else:
-                message = f"{prefix} ... FAILED after {outcome.seconds:.0f} s: {outcome.error}"
             if bar is not None:
-                bar.write(message, file=sys.stdout)
+                bar.write(outcome.line(len(summary.outcomes), total), file=sys.stdout)
                 bar.update(1)
 
     executed: dict[str, str] = {}  # input id -> what happened to it, for the pages reading it
+    pending: set[str] = set()  # submitted to SLURM and not collected (--detach), and their readers
+    backend = None
+    if execution != "inline":
+        backend = JobBackend(execution, profile, settings, jobs, jobs_given, slots, call, detach)
 
     def run(spec: RunSpec) -> RunOutcome:
-        outcome = _run_one(profile, spec, force, execute, executed, call)
+        with gpu.kernel_env() as env:
+            outcome = run_one(profile, spec, force, execute, executed, call, env)
         report(spec, outcome)
         return outcome
 
     try:
-        for batch in execution_batches(specs, jobs, last_seconds(profile)):
-            if len(batch) == 1:
+        waves = max(jobs, 2) if backend else jobs  # jobs form waves; the executor bounds them
+        for batch in execution_batches(specs, waves, last_seconds(profile)):
+            for spec in [s for s in batch if pending.intersection(s.reads)]:
+                pending.add(spec.id)
+                report(spec, RunOutcome(spec.id, WAITING, reasons=["inputs still on SLURM"]))
+            batch = [s for s in batch if s.id not in pending]
+            if backend is not None and any(role_of(s.notebook).kind != PAGE for s in batch):
+                before = len(summary.outcomes)
+                pending |= backend.run_wave(batch, executed, force, report)
+                outcomes = summary.outcomes[before:]
+            elif len(batch) == 1:
                 outcomes = [run(batch[0])]
-            else:
+            elif batch:
                 with kernel_threads(jobs) as threads, ThreadPoolExecutor(jobs) as pool:
                     call["threads_per_job"] = threads
                     outcomes = list(pool.map(run, batch))
                 call["threads_per_job"] = None
+            else:
+                outcomes = []
             executed.update(
-                {o.id: "re-executed in this call" for o in outcomes if o.status != "skipped"}
+                {o.id: "re-executed in this call" for o in outcomes if o.status in FINAL}
             )
     finally:
         if bar is not None:
@@ -274,79 +206,6 @@ def reproduce(
     if progress:
         print(summary.table(), flush=True)
     return summary
-
-
-def _run_one(
-    profile: Profile,
-    spec: RunSpec,
-    force: bool,
-    execute: Executor,
-    executed: dict[str, str] | None = None,
-    call: dict[str, Any] | None = None,
-) -> RunOutcome:
-    """Execute one run when forced or stale, including a page whose input (in ``executed``, the
-    runs this call executed) changed. ``call`` (when the ``reproduce`` call started, its jobs
-    and threads) goes into the record."""
-    source = profile.repo / "notebooks" / spec.notebook
-    if not source.is_file():
-        # The profile was validated at load time; the notebook vanished since.
-        raise ProfileError(f"{profile.path}: notebook {source} of run {spec.id!r} does not exist")
-    params = canonical_parameters(spec.parameters(profile))
-    sha = notebook_sha256(source)
-    rec_path = record_path(profile, spec.id)
-    previous = read_record(rec_path)
-    output = output_path(profile, spec.id)
-
-    reasons = ["forced"] if force else stale_reasons(profile, spec, executed)
-    if not reasons:
-        return RunOutcome(spec.id, "skipped", float(previous.get("seconds") or 0.0))
-
-    # Keep the run folder unless the parameters changed (it is then another configuration's
-    # output) or the run is forced: the notebook resumes an interrupted run from its checkpoint
-    # and retrains only when the training code changed (fit_or_load compares the hashes).
-    folder = profile.runs_root / spec.id
-    if folder.exists() and (force or not _same_params(previous, params)):
-        shutil.rmtree(folder)
-
-    record: dict[str, Any] = {
-        "id": spec.id,
-        "status": "running",
-        "started": _now(),
-        "finished": None,
-        "seconds": None,
-        "notebook": f"notebooks/{spec.notebook}",
-        "notebook_sha256": sha,
-        "parameters": params,
-        "package_version": wbcrepro.__version__,
-        "code_hash": report_code_hash(),
-        "training_code_hash": training_code_hash(),
-        "reasons": reasons,
-        "output": output.relative_to(profile.repo).as_posix(),
-        "error": None,
-        "call": dict(call or {}),
-    }
-    if spec.reads:  # what this page reads now: a later change to one of them makes it stale
-        record["inputs"] = snapshot(spec.reads, lambda i: read_record(record_path(profile, i)))
-    write_json(rec_path, record)
-    before = train_seconds(folder)
-    start = time.perf_counter()
-    error: str | None = None
-    try:
-        execute(source, output, dict(params), profile.repo)
-    except Exception as err:  # a failing run must not stop the others
-        error = describe_error(err)
-    seconds = round(time.perf_counter() - start, 2)
-    record.update(
-        status="failed" if error else "complete",
-        finished=_now(),
-        seconds=seconds,
-        error=error,
-    )
-    trained = trained_by(folder, before, record, previous)
-    if trained:
-        record["trained"] = trained
-    write_json(rec_path, record)
-    return RunOutcome(spec.id, record["status"], seconds, error, reasons)
 
 
 def write_summary(profile: Profile) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 from collections.abc import Callable, Iterator
 
 from wbcrepro.reproduction.profiles import RunSpec
@@ -54,3 +55,25 @@ def kernel_threads(jobs: int) -> Iterator[int | None]:
     finally:
         for name in THREAD_VARIABLES:
             os.environ.pop(name, None)
+
+
+class GpuSlots:
+    """Gives each side-by-side kernel its own GPU(s) (``CUDA_VISIBLE_DEVICES``) on a box with
+    several: a run takes a free slot for as long as it executes. No slots: no environment."""
+
+    def __init__(self, slots: list[str]) -> None:
+        self.slots = list(slots)
+        self._free: queue.Queue[str] = queue.Queue()
+        for slot in self.slots:
+            self._free.put(slot)
+
+    @contextlib.contextmanager
+    def kernel_env(self) -> Iterator[dict[str, str] | None]:
+        if not self.slots:
+            yield None
+            return
+        slot = self._free.get()
+        try:
+            yield {"CUDA_VISIBLE_DEVICES": slot}
+        finally:
+            self._free.put(slot)
