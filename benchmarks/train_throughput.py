@@ -78,6 +78,21 @@ from wbcrepro.training.engine import autocast_dtype, pick_device, seed_everythin
 from wbcrepro.training.fit import make_optimizer
 
 LOOPS = ("plain", "ours")
+PEAK_BF16_TFLOPS = {
+    "H200": 989.0,
+    "H100 SXM": 989.0,
+    "H100 80GB HBM3": 989.0,
+    "H100 PCIe": 756.0,
+    "H100": 756.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "A10": 125.0,
+    "RTX 4090": 165.0,
+    "V100": 125.0,
+    "T4": 65.0,
+}
+"""Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets (fp16 for V100 and
+T4, which have no bf16), matched against the CUDA device name in this order."""
 TRAIN_FRACTION_ESTIMATE = 0.7
 """About 5/7 of a synthetic dataset lands in the train split with the default fractions."""
 
@@ -118,6 +133,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "the torchvision reference's default, never enables deterministic algorithms)",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=0.0,
+        help="the device's dense bf16 peak in TFLOP/s for the MFU estimate (default: looked up "
+        "from the CUDA device name, see PEAK_BF16_TFLOPS; none on a CPU)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results dict here")
     parser.add_argument("--only", choices=LOOPS, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, default=None, help=argparse.SUPPRESS)
@@ -398,6 +420,33 @@ def child_command(args: argparse.Namespace, loop: str, out: Path) -> list[str]:
     return cmd
 
 
+def training_flops_per_image(cfg: TrainConfig, device: torch.device) -> float:
+    """FLOPs of one training step (forward, loss, backward) per image, counted by
+    ``torch.utils.flop_counter`` on a batch of the run's size (matmuls and convolutions)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = to_device(build_model(cfg), device, cfg.channels_last)
+    images = torch.randn(cfg.batch_size, 3, cfg.img_size, cfg.img_size, device=device)
+    targets = torch.zeros(cfg.batch_size, dtype=torch.long, device=device)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        nn.functional.cross_entropy(model(images), targets).backward()
+    return counter.get_total_flops() / cfg.batch_size
+
+
+def device_peak(device: torch.device, given: float) -> tuple[float | None, str]:
+    """The peak TFLOP/s for MFU and where it came from (given, the device name, or none)."""
+    if given:
+        return given, "--peak-tflops"
+    if device.type != "cuda":
+        return None, "no peak known for this device (give --peak-tflops)"
+    name = torch.cuda.get_device_name(device)
+    for key, peak in PEAK_BF16_TFLOPS.items():
+        if key in name:
+            return peak, f"PEAK_BF16_TFLOPS[{key!r}] for {name}"
+    return None, f"{name} is not in PEAK_BF16_TFLOPS (give --peak-tflops)"
+
+
 def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 
@@ -487,12 +536,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         + f"; median {statistics.median(paired):.2f}x"
     )
     print(f"ratio ours/plain: {ratio:.2f}x {tail}")
+    flops = training_flops_per_image(cfg, device)
+    peak, peak_source = device_peak(device, args.peak_tflops)
+    achieved = flops * summary["ours"]["images_per_s"] / 1e12
+    mfu = achieved / peak if peak else None
+    print(
+        f"ours: {flops / 1e9:.2f} GFLOP per training image (torch.utils.flop_counter), "
+        f"{achieved:.3f} TFLOP/s achieved"
+        + (
+            f", MFU {100 * mfu:.1f}% of {peak:g} TFLOP/s ({peak_source})"
+            if mfu
+            else f"; MFU: {peak_source}"
+        )
+    )
 
     if args.json:
         results = {
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "config": cfg.to_flat(),
             "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "flops_per_image": flops,
+            "achieved_tflops": achieved,
+            "peak_tflops": peak,
+            "peak_source": peak_source,
+            "mfu": mfu,
             "threads": threads,
             "torch": torch.__version__,
             "python": platform.python_version(),

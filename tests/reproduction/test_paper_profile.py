@@ -41,9 +41,10 @@ def test_throughput_file_is_read_or_refused_naming_it(tmp_path: Path) -> None:
     good.write_text(
         json.dumps(
             {
-                "device": "NVIDIA H100",
+                "device": "cuda",
+                "device_name": "NVIDIA H100",
                 "config": {"arch": "efficientnet_b4", "img_size": 224},
-                "loops": {"ours": {"images_per_s": 612.5}},
+                "median": {"ours": {"images_per_s": 612.5}, "plain": {"images_per_s": 300.0}},
             }
         )
     )

@@ -104,3 +104,28 @@ def test_progressive_resizing_scales_an_explicit_pre_crop_size() -> None:
     cfg = TrainConfig.from_flat({**TINY, "img_size": 32, "pre_crop_size": 48})
     steps = build_train_transform(cfg, 16).transforms
     assert tuple(steps[0].size) in ((24,), (24, 24))  # RandomResizedCrop at 48 * 16 / 32
+
+
+def test_evaluation_loaders_keep_their_workers_and_the_evaluator_reuses_them() -> None:
+    """GPU path: with DataLoader workers an evaluation loader persists across passes (workers
+    start once per run); a training loader does not (rebuilt per epoch for exact resume), and
+    a reused loader gives the same answers as a fresh one."""
+    from torch import nn
+
+    from wbcrepro.training.evaluation import Evaluator
+
+    cfg = TrainConfig.from_flat({**TINY, "num_workers": 2})
+    data = load_split_data(cfg)
+    val = make_table(data, "val", build_eval_transform(cfg), cfg, progress=False)
+    assert make_loader(val, cfg, train=False).persistent_workers is True
+    assert make_loader(val, cfg, train=True).persistent_workers is False
+    none = cfg.replace(num_workers=0)
+    assert make_loader(val, none, train=False).persistent_workers is False
+    model = build_model(cfg.replace(num_classes=len(data.class_names))).eval()
+    evaluator = Evaluator(cfg, model, torch.device("cpu"), nn.CrossEntropyLoss(), val, ())
+    first = evaluator.evaluate(val, "val")
+    loader = evaluator._loaders[id(val)]
+    second = evaluator.evaluate(val, "val")
+    assert evaluator._loaders[id(val)] is loader and len(evaluator._loaders) == 1
+    assert first["predictions"].tolist() == second["predictions"].tolist()
+    assert first["loss"] == pytest.approx(second["loss"])

@@ -266,7 +266,14 @@ def make_loader(
     table: ImageTable, cfg: TrainConfig, train: bool, generator: torch.Generator | None = None
 ) -> DataLoader:
     """A DataLoader whose shuffling and worker seeds come from ``generator`` (reproducible);
-    evaluation loaders (``train=False``) take ``eval_batch_size`` when it is set."""
+    evaluation loaders (``train=False``) take ``eval_batch_size`` when it is set.
+
+    On CUDA batches go through pinned memory (the copies to the GPU are then asynchronous). An
+    evaluation loader keeps its workers alive between passes (``persistent_workers``; the
+    evaluator reuses one loader per split, so the workers start once per run, not per epoch).
+    A training loader is built anew each epoch from that epoch's generator, so that a run resumed
+    from a checkpoint draws exactly the batches and augmentations it would have drawn.
+    """
     return DataLoader(
         table,
         batch_size=cfg.batch_size if train else (cfg.eval_batch_size or cfg.batch_size),
@@ -276,5 +283,5 @@ def make_loader(
         worker_init_fn=_seed_worker,
         generator=generator,
         pin_memory=torch.cuda.is_available(),
-        persistent_workers=False,
+        persistent_workers=not train and cfg.num_workers > 0,
     )

@@ -69,12 +69,12 @@ def read_throughput(path: str | Path) -> Throughput:
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        ours = data["loops"]["ours"]
+        ours = data["median"]["ours"]
         return Throughput(
             float(ours["images_per_s"]),
             str(data["config"]["arch"]),
             int(data["config"]["img_size"]),
-            str(data.get("device", "unknown device")),
+            str(data.get("device_name") or data.get("device", "unknown device")),
         )
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ThroughputError(

@@ -7,12 +7,13 @@ epoch's model on test, so that readers see what selection changed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from wbcrepro.config import TrainConfig
 from wbcrepro.data.loading import ImageTable, make_loader
@@ -35,6 +36,9 @@ class Evaluator:
     train_eval: ImageTable
     """The training images under the evaluation transform."""
     class_names: tuple[str, ...]
+    _loaders: dict[int, DataLoader] = field(default_factory=dict, init=False, repr=False)
+    """One evaluation loader per table (its workers persist across epochs); a loader holds its
+    table, so a table's ``id`` cannot be reused while it is cached."""
 
     def calibrate(self) -> None:
         if effective_bn_mode(self.cfg) == "recompute":
@@ -55,9 +59,12 @@ class Evaluator:
         )
 
     def evaluate(self, table: ImageTable, desc: str, progress: bool = False) -> dict[str, Any]:
+        loader = self._loaders.get(id(table))
+        if loader is None:
+            loader = self._loaders[id(table)] = make_loader(table, self.cfg, train=False)
         return evaluate(
             self.model,
-            make_loader(table, self.cfg, train=False),
+            loader,
             self.criterion,
             self.device,
             self.cfg.channels_last,
