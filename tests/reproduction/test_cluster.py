@@ -235,6 +235,12 @@ def test_local_executor_runs_each_data_run_as_a_job_and_pages_here(repo: Path) -
     assert list((repo / "book" / "runs" / "jobs" / "_jobs").rglob("*_log.out"))
     again = reproduce("jobs", progress=False, execution="local", jobs=2)
     assert [o.status for o in again.outcomes] == ["skipped"] * 3
+    # a local call killed mid-run leaves 'running': the next call simply executes it again
+    path = record_path(profile, "a")
+    path.write_text(json.dumps({**read_record(path), "status": "running"}))
+    redo = reproduce("jobs", progress=False, execution="local", jobs=2)
+    assert (redo.outcomes[0].id, redo.outcomes[0].status) == ("a", "complete")
+    assert read_record(path)["status"] == "complete"
 
 
 SLOW_STEPS = """

@@ -16,6 +16,7 @@ import pytest
 from wbcrepro.cli import main
 from wbcrepro.codehash import RESULTS_KEY, training_code_hash
 from wbcrepro.reproduction import plan as plan_module
+from wbcrepro.reproduction import records as records_module
 from wbcrepro.reproduction import runner as runner_module
 from wbcrepro.reproduction.plan import ACTIONS, plan
 from wbcrepro.reproduction.profiles import ProfileError, load_profile
@@ -290,9 +291,9 @@ def test_plan_after_a_page_code_change_retrains_nothing(
     reproduced(repo)
     profile = load_profile("p")
     assert set(actions(plan(profile)).values()) == {"skip"}
-    monkeypatch.setattr(runner_module, "report_code_hash", lambda: "a-page-edited")
+    monkeypatch.setattr(records_module, "report_code_hash", lambda: "a-page-edited")
     assert set(actions(plan(profile)).values()) == {"render"}
-    monkeypatch.setattr(runner_module, "training_code_hash", lambda: "a-loop-edited")
+    monkeypatch.setattr(records_module, "training_code_hash", lambda: "a-loop-edited")
     monkeypatch.setattr(plan_module, "training_code_hash", lambda: "a-loop-edited")
     planned = actions(plan(profile))
     assert [i for i, a in planned.items() if a == "train"] == [*MAIN, "paper", "small"]

@@ -15,6 +15,7 @@ import pytest
 
 import wbcrepro
 from wbcrepro.cli import main
+from wbcrepro.reproduction import records as records_module
 from wbcrepro.reproduction import runner as reproduce_module
 from wbcrepro.reproduction import scheduling
 from wbcrepro.reproduction.profiles import (
@@ -360,11 +361,11 @@ def test_run_skip_and_rerun_only_what_changed(repo: Path, monkeypatch: pytest.Mo
     # (checked without executing): presentation only, or training code (runs retrain).
     profile = load_profile("demo")
     assert all(up_to_date(profile, spec) for spec in profile.runs)
-    monkeypatch.setattr(reproduce_module, "report_code_hash", lambda: "page-edit")
+    monkeypatch.setattr(records_module, "report_code_hash", lambda: "page-edit")
     assert stale_reasons(profile, profile.runs[0]) == [
         "report code changed (pages re-render, no retraining)"
     ]
-    monkeypatch.setattr(reproduce_module, "training_code_hash", lambda: "loop-edit")
+    monkeypatch.setattr(records_module, "training_code_hash", lambda: "loop-edit")
     assert not any(up_to_date(profile, spec) for spec in profile.runs)
     assert stale_reasons(profile, profile.runs[0]) == [
         "training code changed (trained runs retrain)"

@@ -5,6 +5,7 @@
 ``notebook_params`` the parameters each notebook declares
 ``roles``           the one table of notebook roles (trains, data, page) and the runs each reads
 ``runner``          ``wbcrepro reproduce``: execute what is stale, record every run
+``commands``        the ``reproduce`` and ``book`` commands: arguments and what each does
 ``records``         one run's record, whether it is stale, and executing the run to write it
 ``cluster``         ``--executor inline|local|slurm``: job resources, GPUs, checks before a job
 ``jobs``            training runs as submitit jobs (arrays, requeue, ``--detach`` and collect)

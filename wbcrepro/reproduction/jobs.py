@@ -108,8 +108,13 @@ class JobBackend:
         }
         env["WBCREPRO_REPO"] = str(profile.repo)
         self.executor = make_executor(kind, self.folder, settings, parallel, env)
-        cpus = settings.cpus_per_task if kind == "slurm" else (os.cpu_count() or 1) // jobs
-        self.threads = max(1, cpus)
+        # Threads per run as inline: cores // jobs side by side, torch's own choice alone; on
+        # SLURM the task's CPUs (torch would otherwise count the whole node's cores).
+        self.threads: int | None = None
+        if kind == "slurm":
+            self.threads = settings.cpus_per_task
+        elif jobs > 1:
+            self.threads = max(1, (os.cpu_count() or 1) // jobs)
         self.call = {**call, "executor": kind, "threads_per_job": self.threads}
 
     # --- one wave -------------------------------------------------------------------------------
@@ -123,12 +128,12 @@ class JobBackend:
         to_submit: list[tuple[RunSpec, list[str]]] = []
         for spec in specs:
             record = read_record(record_path(self.profile, spec.id)) or {}
-            job = self._live_job(record)
-            if job is not None:
-                adopted.append((spec, job))
+            job = self._slurm_job_of(record)
+            if job is not None and not job.done(force_check=True):
+                adopted.append((spec, job))  # still queued or running: wait, never resubmit
                 continue
-            if record.get("status") in LIVE and (record.get("call") or {}).get("job_id"):
-                report(spec, self._ended_without_record(spec, record))
+            if job is not None:  # ended while its record says submitted/running
+                report(spec, self._ended_without_record(spec, record, job.state))
                 continue
             reasons = ["forced"] if force else stale_reasons(self.profile, spec, executed)
             if not reasons:
@@ -190,29 +195,23 @@ class JobBackend:
         except ValueError:
             return str(job.paths.stdout)
 
-    def _live_job(self, record: dict[str, Any]) -> Any | None:
-        """The SLURM job of a ``submitted``/``running`` record when it is still queued or running
-        (a later call waits for it instead of submitting it again); None otherwise."""
+    def _slurm_job_of(self, record: dict[str, Any]) -> Any | None:
+        """The SLURM job of a ``submitted``/``running`` record of an earlier SLURM call, or
+        None (no job, or not a SLURM call: a local job ends with its call, so its unfinished
+        run is simply executed again, as inline ones are)."""
         call = record.get("call") or {}
-        if record.get("status") not in LIVE or self.kind != "slurm":
+        if self.kind != "slurm" or call.get("executor") != "slurm":
             return None
-        if call.get("executor") != "slurm":
+        if record.get("status") not in LIVE or not call.get("job_id"):
             return None
-        job_id = call.get("job_id")
-        if not job_id:
-            return None
-        job = submitit.SlurmJob(folder=self.folder, job_id=str(job_id))
-        return None if job.done(force_check=True) else job
+        return submitit.SlurmJob(folder=self.folder, job_id=str(call["job_id"]))
 
-    def _ended_without_record(self, spec: RunSpec, record: dict[str, Any]) -> RunOutcome:
+    def _ended_without_record(
+        self, spec: RunSpec, record: dict[str, Any], state: str
+    ) -> RunOutcome:
         """A job that ended while its record still says submitted/running: reported failed, and
         the record says so (the next call executes the run again)."""
         call = record.get("call") or {}
-        state = "ended"
-        if call.get("executor") == "slurm" and self.kind == "slurm":
-            state = submitit.SlurmJob(folder=self.folder, job_id=str(call["job_id"])).state
-        elif call.get("executor") != "slurm":
-            state = f"ended with its {call.get('executor', 'inline')} call"
         error = (
             f"job {call.get('job_id')} {state} before the run finished "
             f"(record left '{record.get('status')}'); log: {record.get('log', 'none')}"
