@@ -36,6 +36,7 @@ def test_flops_of_a_training_step_grow_with_the_pixels() -> None:
         for size in (32, 64)
     )  # fmt: skip
     assert small > 0 and 3.0 < large / small < 5.0  # four times the pixels
+    assert 1.5e9 < large * (224 / 64) ** 2 < 3.0e9  # b0: 0.39 GMAC forward at 224 px, x2, x3
     assert bench.device_peak(torch.device("cpu"), 0.0)[0] is None
     assert bench.device_peak(torch.device("cpu"), 2.5) == (2.5, "--peak-tflops")
 

@@ -281,3 +281,13 @@ def test_a_local_job_past_its_time_limit_is_requeued_and_resumes(
     assert steps == [str(i) for i in range(6)]  # every step once: resumed, not restarted
     record = read_record(record_path(load_profile("slow"), "slow"))
     assert record["status"] == "complete" and json.dumps(record["reasons"])
+
+
+def test_local_jobs_get_the_time_limit_of_the_settings_not_submitits_two_minutes(
+    tmp_path: Path,
+) -> None:
+    from wbcrepro.reproduction.cluster import make_executor
+
+    local = make_executor("local", tmp_path / "%j", ClusterSettings(time_min=300), None)
+    assert local.parameters["timeout_min"] == 300
+    assert 0 < local.parameters["signal_delay_s"] <= 120

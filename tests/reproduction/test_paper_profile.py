@@ -132,3 +132,19 @@ def test_paper_dry_run_executes_every_notebook(
     assert summary.ok, summary.table()
     assert [o.status for o in summary.outcomes] == ["complete"] * len(dry.runs)
     assert not (root / "book" / "runs" / "paper").exists()  # never over the profile's runs
+
+
+def test_paper_plan_without_a_speed_uses_the_committed_reference_and_says_whose_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("WBCREPRO_REPO", str(REPO))
+    monkeypatch.setenv("WBCREPRO_DATA", str(tmp_path / "no-data"))
+    assert main(["reproduce", "--profile", "paper", "--plan", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    training = [r for r in answer["runs"] if role_of(r["notebook"]).kind == TRAINS]
+    assert all(r["estimated_from"] == "throughput" and r["estimated_minutes"] for r in training)
+    assert (
+        "the reference in benchmarks/results/train_throughput_reference.json, not your device"
+        in (answer["throughput"]["device"])
+    )
+    assert answer["throughput"]["arch"] == "efficientnet_b4"

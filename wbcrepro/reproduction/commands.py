@@ -24,10 +24,13 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         profile = dry_run_profile(profile)
         cluster["gpus_per_run"] = 0
     if args.plan or args.json:
+        from wbcrepro.reproduction.estimate import reference_throughput
         from wbcrepro.reproduction.plan import print_plan
 
-        throughput = _throughput(args, profile)
-        return print_plan(profile, args.only, args.force, args.json, args.plan, throughput, cluster)
+        throughput, fallback = _throughput(args, profile), reference_throughput(profile.repo)
+        return print_plan(
+            profile, args.only, args.force, args.json, args.plan, throughput, cluster, fallback
+        )
     summary = reproduce(
         profile,
         only=args.only,

@@ -64,6 +64,27 @@ class Throughput:
         return self.img_per_s * (self.img_size / img_size) ** 2
 
 
+REFERENCE_THROUGHPUT = "benchmarks/results/train_throughput_reference.json"
+"""The speed a plan assumes for training runs with no record when none is given: measured on
+the project's own machine (a 2-core CPU), so the plan always has a number, said to be that
+machine's; measure the target GPU with ``benchmarks/train_throughput.py --device cuda``."""
+
+
+def reference_throughput(repo: Path) -> Throughput | None:
+    """The committed reference speed (``REFERENCE_THROUGHPUT``), or None when absent."""
+    path = Path(repo) / REFERENCE_THROUGHPUT
+    if not path.is_file():
+        return None
+    speed = read_throughput(path)
+    return Throughput(
+        speed.img_per_s,
+        speed.arch,
+        speed.img_size,
+        f"{speed.device}: the reference in {REFERENCE_THROUGHPUT}, not your device; give "
+        "--throughput-json from benchmarks/train_throughput.py on it",
+    )
+
+
 def read_throughput(path: str | Path) -> Throughput:
     """The ``ours`` loop's speed from a ``benchmarks/train_throughput.py --json`` file."""
     path = Path(path)

@@ -73,10 +73,12 @@ def plan(
     only: Iterable[str] | None = None,
     force: bool = False,
     throughput: Throughput | None = None,
+    fallback: Throughput | None = None,
 ) -> list[PlannedRun]:
     """The plan of ``reproduce(profile, only, force)``, in the order the call would run them.
     With ``throughput`` each training run is estimated from that speed and its missing inputs
-    are named (:mod:`~wbcrepro.reproduction.estimate`)."""
+    are named (:mod:`~wbcrepro.reproduction.estimate`); ``fallback`` does the same for the
+    training runs that have no record to go by."""
     coming: dict[str, str] = {}  # runs that will execute -> what happens to them, for readers
     needs = Needs()
     planned = []
@@ -94,11 +96,12 @@ def plan(
         run = PlannedRun(spec.id, spec.notebook, action, reasons)
         run.estimated_minutes = None if seconds is None else round(seconds / 60, 1)
         run.estimated_from = "record" if seconds else ""
-        if throughput is not None and role_of(spec.notebook).kind == TRAINS:
+        speed = throughput or (fallback if not seconds else None)
+        if speed is not None and role_of(spec.notebook).kind == TRAINS:
             params = spec.parameters(profile)
             need = needs.of(params)
             run.missing, run.images = need.missing or [], need.counted_from
-            minutes = estimate_minutes(params, need, throughput) if action == TRAIN else None
+            minutes = estimate_minutes(params, need, speed) if action == TRAIN else None
             if minutes is not None:
                 run.estimated_minutes, run.estimated_from = round(minutes, 1), "throughput"
         planned.append(run)
@@ -156,13 +159,17 @@ def print_plan(
     asked: bool = True,
     throughput: Throughput | None = None,
     cluster: dict[str, Any] | None = None,
+    fallback: Throughput | None = None,
 ) -> int:
     """``reproduce --plan [--json]``: print the plan (a table, or JSON: the runs as
     :meth:`PlannedRun.as_dict`, the totals and what is missing); the exit status, 0."""
     if not asked:
         raise ValueError("--json goes with --plan")
-    planned = plan(profile, only=only, force=force, throughput=throughput)
-    totals = plan_totals(profile, planned, throughput, cluster)
+    planned = plan(profile, only=only, force=force, throughput=throughput, fallback=fallback)
+    used = throughput or (
+        fallback if any(p.estimated_from == "throughput" for p in planned) else None
+    )
+    totals = plan_totals(profile, planned, used, cluster)
     if as_json:
         print(json.dumps({**totals, "runs": [p.as_dict() for p in planned]}, indent=2))
     else:
@@ -201,9 +208,10 @@ def plan_totals(
 
 def totals_text(totals: dict[str, Any]) -> str:
     """The totals below the table: device-hours, the speed they assume, what is missing."""
-    unit = "GPU-hours" if totals["gpus_per_run"] else "CPU-hours (one process each)"
-    lines = [f"training: {totals['training_device_hours']} {unit}"]
     speed = totals["throughput"]
+    on_cpu = bool(speed) and str(speed["device"]).startswith("cpu")
+    unit = "GPU-hours" if totals["gpus_per_run"] and not on_cpu else "CPU-hours (one run each)"
+    lines = [f"training: {totals['training_device_hours']} {unit}"]
     if speed:
         lines[0] += (
             f", from {speed['img_per_s']:g} img/s of {speed['arch']} at {speed['img_size']} px "
