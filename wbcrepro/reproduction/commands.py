@@ -139,7 +139,11 @@ def add_reproduction_commands(sub) -> None:
         help="say what the call would do (train, render or skip each run, why, estimated "
         "minutes) and change nothing; honours --only and --force",
     )
-    rep.add_argument("--json", action="store_true", help="with --plan: a JSON list of runs")
+    rep.add_argument(
+        "--json",
+        action="store_true",
+        help="with --plan: the plan as JSON (counts, minutes, device-hours, missing inputs, runs)",
+    )
     rep.add_argument(
         "--executor",
         choices=EXECUTORS,

@@ -174,7 +174,9 @@ def print_plan(
         print(json.dumps({**totals, "runs": [p.as_dict() for p in planned]}, indent=2))
     else:
         print(plan_table(profile, planned))
-        print(totals_text(totals))
+        text = totals_text(totals)
+        if text:
+            print(text)
     return 0
 
 
@@ -211,8 +213,10 @@ def totals_text(totals: dict[str, Any]) -> str:
     speed = totals["throughput"]
     on_cpu = bool(speed) and str(speed["device"]).startswith("cpu")
     unit = "GPU-hours" if totals["gpus_per_run"] and not on_cpu else "CPU-hours (one run each)"
-    lines = [f"training: {totals['training_device_hours']} {unit}"]
-    if speed:
+    lines = []
+    if totals["counts"][TRAIN]:
+        lines.append(f"training: {totals['training_device_hours']} {unit}")
+    if speed and lines:
         lines[0] += (
             f", from {speed['img_per_s']:g} img/s of {speed['arch']} at {speed['img_size']} px "
             f"({speed['device']}; scaled by pixels to each run's size; evaluation assumed "
