@@ -10,7 +10,9 @@ binary, nothing from the network) and checks each page:
 
 * no horizontal overflow: ``document.scrollingElement.scrollWidth <= window.innerWidth``, no
   table wider than any box it sits in, up to the article (a wider one spills or scrolls), and no
-  code block of the page's text (not a cell's output) that needs horizontal scrolling;
+  code block or cell output wider than its column (output is wrapped, never clipped);
+* at most ``MAX_SIDEBAR`` entries visible in the sidebar, and no page titled by a notebook's
+  generic heading ("Experiment", ...): a page's title names its run or arm;
 * no visible parameters cell: no element tagged ``injected-parameters`` / ``parameters``, and no
   code cell showing ``profile = `` or ``Parameters:``;
 * every ``<img>`` loaded (``naturalWidth > 0``);
@@ -217,8 +219,15 @@ new Promise((resolve) => {
 })
 """
 
+MAX_SIDEBAR = 40
+"""Sidebar entries a reader sees at once (collapsed sub-entries, such as seed pages under their
+arm, are not counted): more than this is a list to dig through, not a table of contents."""
+GENERIC_TITLES = ("Experiment", "Ablation", "Data overview", "Cross-domain evaluation")
+
 CHECK_JS = r"""
 (() => {
+  const MAX_SIDEBAR = __MAX_SIDEBAR__;
+  const GENERIC_TITLES = __GENERIC_TITLES__;
   const failures = [];
   const visible = (el) => el.getClientRects().length > 0
     && getComputedStyle(el).visibility !== 'hidden';
@@ -244,11 +253,21 @@ CHECK_JS = r"""
     }
   });
   document.querySelectorAll('pre').forEach((pre) => {
-    if (visible(pre) && !pre.closest('.cell_output') && pre.scrollWidth > pre.clientWidth + 1) {
-      failures.push(`code block "${name(pre)}" needs horizontal scrolling `
-        + `(${pre.scrollWidth} px of text in ${pre.clientWidth} px)`);
-    }
+    if (!visible(pre) || pre.scrollWidth <= pre.clientWidth + 1) return;
+    const what = pre.closest('.cell_output') ? 'output' : 'code block';
+    failures.push(`${what} "${name(pre)}" is wider than its column `
+      + `(${pre.scrollWidth} px of text in ${pre.clientWidth} px: clipped or scrolled)`);
   });
+  const entries = Array.from(document.querySelectorAll('.bd-sidebar-primary nav a, nav.bd-links a'))
+    .filter(visible);
+  if (entries.length > MAX_SIDEBAR) {
+    failures.push(`the sidebar shows ${entries.length} entries (at most ${MAX_SIDEBAR})`);
+  }
+  const heading = document.querySelector('article h1, main h1, h1');
+  const title = heading ? name(heading).replace(/[#¶]$/, '').trim() : '';
+  if (GENERIC_TITLES.includes(title)) {
+    failures.push(`the page is titled "${title}" (a page's title names its run or arm)`);
+  }
   document.querySelectorAll('[class*="injected-parameters"], [class*="tag_parameters"]')
     .forEach((el) => {
       if (visible(el)) failures.push(`a parameters cell is shown: "${name(el)}"`);
@@ -298,7 +317,8 @@ def check_page(devtools: DevTools, url: str, name: str, out_dir: Path) -> list[s
     """Load ``url``, check it, save ``out_dir/<name>.png``; the failures, each prefixed by the
     page's name."""
     _load(devtools, url)
-    result = devtools.evaluate(CHECK_JS)
+    script = CHECK_JS.replace("__MAX_SIDEBAR__", str(MAX_SIDEBAR))
+    result = devtools.evaluate(script.replace("__GENERIC_TITLES__", json.dumps(GENERIC_TITLES)))
     screenshot(devtools, out_dir / f"{name}.png")
     return [f"{name} ({url}): {failure}" for failure in result["failures"]]
 

@@ -98,19 +98,33 @@ def test_the_checker_catches_wide_tables_parameters_and_broken_images(fake_book:
     )
     out = fake_book / "shots"
     failures = browser_check.check_book(fake_book, out, executable=executable)
-    assert len(failures) == 5, failures  # a long line in a cell's output is not the page's text
+    assert len(failures) == 6, failures
     assert all(f.startswith("experiment (") for f in failures)
     assert "px wide in a 600 px container" in failures[0]
-    assert 'code block "yyy' in failures[1] and "needs horizontal scrolling" in failures[1]
-    assert "a parameters cell is shown" in failures[2]
-    assert "a code cell shows parameters" in failures[3]
-    assert failures[4].endswith("image not loaded: missing.png")
+    assert 'code block "yyy' in failures[1] and "wider than its column" in failures[1]
+    assert 'output "zzz' in failures[2] and "clipped or scrolled" in failures[2]  # never clipped
+    assert "a parameters cell is shown" in failures[3]
+    assert "a code cell shows parameters" in failures[4]
+    assert failures[5].endswith("image not loaded: missing.png")
     for name in ("landing", "experiment", "table1"):
         assert (out / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
     # A page wider than the window is caught too.
     (fake_book / "book/runs/x/table1.html").write_text(_page('<div style="width:2000px">x</div>'))
     failures = browser_check.check_book(fake_book, out, executable=executable)
     assert any("table1" in f and "wide in a 1280 px window" in f for f in failures), failures
+
+
+def test_the_checker_counts_sidebar_entries_and_refuses_generic_titles(fake_book: Path) -> None:
+    executable = _chromium()
+    links = "".join(f'<a href="p{i}.html">page {i}</a>' for i in range(41))
+    hidden = '<div style="display:none"><a href="s.html">a seed page, collapsed</a></div>'
+    (fake_book / "book/runs/x/main-a-s0.html").write_text(
+        _page(f'<nav class="bd-links">{links}{hidden}</nav><h1>Experiment</h1><p>one run</p>')
+    )
+    failures = browser_check.check_book(fake_book, fake_book / "shots", executable=executable)
+    assert len(failures) == 2, failures
+    assert "the sidebar shows 41 entries (at most 40)" in failures[0]  # the hidden one not counted
+    assert 'the page is titled "Experiment"' in failures[1]
 
 
 @pytest.mark.slow

@@ -231,6 +231,7 @@ def test_threshold_claim_rests_on_seed_means_with_conditions():
     )
     assert status == "not reproduced"
     assert "mean 87.00%" in evidence and "3 seed(s)" in evidence
+    assert "`m` (bccd, 3 seed(s))" in evidence and "m-s0" not in evidence  # the arm, not a seed
     assert "conditions: data bccd, backbone lite0" in evidence
     status, evidence = verdicts.claim_verdict(accuracy, seeds("m", [0.995, 0.996, 0.997]))
     assert status == "reproduced"

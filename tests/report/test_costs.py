@@ -86,3 +86,23 @@ def test_several_calls_give_each_call_and_a_sum_not_one_measured_re_creation(
     assert "2 thread(s): 30 min of wall time from its start (2026-01-02 09:00 UTC)" in text
     assert "Together that is 100 min" in text and "was not measured" in text
     assert "No record says" in costs_page.reproduction_wall_time(tmp_path / "none")
+
+
+def test_the_cost_is_a_small_table_that_says_whether_one_call_re_created_the_book(
+    tmp_path: Path,
+) -> None:
+    _record(tmp_path, "a", CALL, "2026-01-01T11:10:00+00:00")
+    _record(tmp_path, "b", CALL, "2026-01-01T11:41:00+00:00")
+    _record(tmp_path, "page", None, "2026-01-02T08:00:00+00:00")
+    table = costs_page.cost_table(tmp_path).set_index("")["measured"]
+    assert (
+        table["`reproduce` call of 2026-01-01 10:00 UTC"]
+        == "2 runs, 2 job(s) x 1 thread(s), 101 min wall"
+    )
+    assert table["one measured re-creation"] == "yes: 101 min wall"
+    assert table["other runs (pages, data), last render"] == "1 runs, 2 min"
+    other = {**CALL, "started": "2026-01-02T09:00:00+00:00"}
+    _record(tmp_path, "c", other, "2026-01-02T09:30:00+00:00")
+    table = costs_page.cost_table(tmp_path).set_index("")["measured"]
+    assert table["one measured re-creation"] == "no: 2 calls (131 min summed)"
+    assert "| one measured re-creation |" in costs_page.cost_markdown(tmp_path).data

@@ -147,8 +147,21 @@ def test_build_config_banner_only_for_synthetic(repo: Path) -> None:
     # an existing root config is never overwritten
     (repo / "_config.yml").write_text("title: Mine\nexecute: {execute_notebooks: 'off'}\n")
     again = yaml.safe_load(write_build_config(load_profile("syn")).read_text())
-    assert again["title"].startswith("Mine") and "Tiny" in again["title"]
+    assert again["title"] == "Mine (syn)"  # short: the profile's long title is on its pages
     assert yaml.safe_load((repo / "_config.yml").read_text())["title"] == "Mine"
+
+
+def test_author_and_year_come_from_the_project_and_the_runs(repo: Path) -> None:
+    """The footer's copyright: the authors of pyproject.toml, the year the newest run finished
+    (no default year of the book tool)."""
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\nauthors = [{name = "A Lab"}]\n')
+    write_profile(repo, PROFILE.format(synthetic="false"), name="real")
+    runs = repo / "book" / "runs" / "real"
+    runs.mkdir(parents=True)
+    for run_id, finished in (("main", "2025-03-01T10:00:00+00:00"), ("abl", "2026-12-06T09:00:00")):
+        (runs / f"{run_id}.run.json").write_text(json.dumps({"id": run_id, "finished": finished}))
+    config = yaml.safe_load(write_build_config(load_profile("real")).read_text())
+    assert config["author"] == "A Lab" and config["copyright"] == "2026, A Lab"
 
 
 @pytest.mark.slow

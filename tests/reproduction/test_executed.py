@@ -106,3 +106,21 @@ def test_a_kernel_that_fails_to_start_is_retried_and_a_failing_cell_is_not(
     with pytest.raises(CellError):
         executed.papermill_executor(tmp_path / "a.ipynb", tmp_path / "out.ipynb", {}, tmp_path)
     assert len(calls) == 1
+
+
+def test_a_generic_first_heading_becomes_the_runs_title(tmp_path: Path) -> None:
+    import nbformat
+
+    from wbcrepro.reproduction.executed import retitle
+
+    path = tmp_path / "run.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Experiment\n\nWhat one run trained.")]
+    nbformat.write(nb, path)
+    assert retitle(path, "PBC six classes, tuned recipe (seed 0)")
+    source = nbformat.read(path, as_version=4).cells[0].source
+    assert source == "# PBC six classes, tuned recipe (seed 0)\n\nWhat one run trained."
+    nb.cells = [nbformat.v4.new_markdown_cell("# What we found")]
+    nbformat.write(nb, path)
+    assert not retitle(path, "findings")  # a page's own heading stays
+    assert nbformat.read(path, as_version=4).cells[0].source == "# What we found"

@@ -22,6 +22,7 @@ The rules (see the book's *Method* page):
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -212,9 +213,16 @@ def recipe_arms(results: Sequence[RunResult], metric: str, split: str) -> list[A
     return [Arm(g[0].run_id, tuple(g), metric, split) for g in groups.values()]
 
 
+SEED_SUFFIX = re.compile(r"-s\d+$")
+
+
 def _arm_name(arm: Arm) -> str:
+    """The arm as a sentence names it: its id without a seed suffix (``paper-pbc``, never the
+    first seed's ``paper-pbc-s0``), its data set and how many seeds it has."""
     first = arm.runs[0]
-    return f"{first.label} ({first.dataset}, {len(arm.runs)} seed(s))"
+    arm_id = SEED_SUFFIX.sub("", first.run_id)
+    name = f"`{arm_id}`" if len(arm.runs) > 1 else first.label
+    return f"{name} ({first.dataset}, {len(arm.runs)} seed(s))"
 
 
 def threshold_status(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[str, list[str]]:

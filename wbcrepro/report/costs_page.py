@@ -124,6 +124,56 @@ def reproduction_wall_time(runs_root: str | Path) -> str:
     )
 
 
+def cost_table(runs_root: str | Path) -> pd.DataFrame:
+    """What the book cost, one fact per row: the training runs and their summed training loops,
+    each ``reproduce`` call that trained them (start, jobs and threads, runs, measured wall
+    time), whether one call re-created the whole book, and the time of the other runs."""
+    root = Path(runs_root)
+    times = run_times(root)
+    total = float(times["minutes"].sum()) if not times.empty else 0.0
+    rows = [
+        ("training runs", f"{len(times)}"),
+        ("their training loops, summed", f"{total / 60:.1f} h"),
+        ("hardware", ", ".join(sorted(set(times["hardware"]))) if not times.empty else "none"),
+    ]
+    records = _finished_records(root)
+    trained = [r for r in records if r.get("trained")]
+    calls: dict[str, list[dict]] = {}
+    for record in trained:
+        calls.setdefault(str(record["trained"].get("started")), []).append(record)
+    walls = []
+    for group in sorted(calls.values(), key=lambda g: g[0]["trained"]["started"]):
+        call = group[0]["trained"]
+        started = dt.datetime.fromisoformat(str(call["started"]))
+        _, minutes = _call_text(group)
+        walls.append(minutes)
+        threads = {r["trained"].get("threads_per_job") for r in group} - {None}
+        layout = f"{call.get('jobs', 1)} job(s)" + (
+            f" x {min(threads)} thread(s)" if threads else ""
+        )
+        rows.append(
+            (f"`reproduce` call of {started:%Y-%m-%d %H:%M} UTC", f"{len(group)} runs, {layout}, "
+             f"{minutes:.0f} min wall")
+        )  # fmt: skip
+    if len(walls) == 1:
+        rows.append(("one measured re-creation", f"yes: {walls[0]:.0f} min wall"))
+    elif walls:
+        rows.append(
+            ("one measured re-creation", f"no: {len(walls)} calls ({sum(walls):.0f} min summed)")
+        )
+    others = [r for r in records if not r.get("trained")]
+    rows.append(
+        ("other runs (pages, data), last render", f"{len(others)} runs, "
+         f"{sum(float(r.get('seconds') or 0) for r in others) / 60:.0f} min")
+    )  # fmt: skip
+    return pd.DataFrame(rows, columns=["", "measured"])
+
+
+def cost_markdown(runs_root: str | Path) -> Markdown:
+    """:func:`cost_table` as a small page table."""
+    return Markdown(markdown_table(cost_table(runs_root)))
+
+
 def glue_costs(runs_root: str | Path) -> dict[str, object]:
     """Glue ``cost_runs``, ``cost_hours`` (the training loops' time, summed over runs),
     ``cost_hardware`` and ``cost_wall`` (:func:`reproduction_wall_time`)."""

@@ -57,7 +57,7 @@ PARTS: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
 )
 
 DEFAULT_CONFIG: dict[str, Any] = {
-    "title": "wbcrepro: white blood cells with CNNs, an open reproduction",
+    "title": "wbcrepro: white blood cells, reproduced",
     "author": "wbcrepro contributors",
     "only_build_toc_files": True,
     "exclude_patterns": [
@@ -174,12 +174,39 @@ def write_build_config(profile: Profile) -> Path:
     config.setdefault("execute", {})["execute_notebooks"] = "off"
     if profile.synthetic:
         config.setdefault("html", {})["announcement"] = SYNTHETIC_BANNER
-    if profile.title:
-        config["title"] = f"{config.get('title', 'wbcrepro')}: {profile.title}"
+    # A short title (the sidebar shows it on every page); the profile's own title is on the
+    # landing page. Author and year come from the project's metadata and the runs, not a default.
+    if profile.name != PUBLISHED_PROFILE:
+        config["title"] = f"{config.get('title', 'wbcrepro')} ({profile.name})"
+    author, year = project_author(profile.repo), newest_run_year(profile)
+    config["author"] = author
+    config["copyright"] = f"{year}, {author}" if year else author
     target = profile.repo / "_build" / f"config-{profile.name}.yml"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return target
+
+
+def project_author(repo: Path) -> str:
+    """The authors named in ``pyproject.toml`` (``[project] authors``), else the config's."""
+    import tomllib
+
+    try:
+        project = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        names = [a["name"] for a in project.get("authors", []) if a.get("name")]
+    except (OSError, KeyError, ValueError, TypeError):
+        names = []
+    return ", ".join(names) or str(DEFAULT_CONFIG["author"])
+
+
+def newest_run_year(profile: Profile) -> str:
+    """The year the newest of the profile's runs finished (the book shows those runs), or ""."""
+    years = []
+    for spec in profile.runs:
+        finished = (read_record(record_path(profile, spec.id)) or {}).get("finished")
+        if isinstance(finished, str) and finished[:4].isdigit():
+            years.append(finished[:4])
+    return max(years, default="")
 
 
 def html_dir(profile_name: str) -> str:

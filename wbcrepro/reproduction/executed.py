@@ -86,6 +86,26 @@ def make_portable(notebook: str | os.PathLike, repo: str | os.PathLike) -> None:
     atomic_write(path, lambda tmp: nbformat.write(nb, tmp))
 
 
+GENERIC_TITLES = ("Experiment", "Ablation", "Data overview", "Cross-domain evaluation")
+"""First headings of notebooks that many runs share: on the page (and in the browser's tab) each
+becomes its run's own title from the profile, so no two pages are both called "Experiment"."""
+
+
+def retitle(notebook: str | os.PathLike, title: str) -> bool:
+    """Replace an executed notebook's generic first heading (``GENERIC_TITLES``) by ``title``;
+    returns whether it did. A notebook with its own first heading is left as it is."""
+    path = Path(notebook)
+    nb = nbformat.read(path, as_version=4)
+    if not nb.cells or nb.cells[0].cell_type != "markdown":
+        return False
+    first, _, rest = nb.cells[0].source.partition("\n")
+    if first.strip() not in (f"# {generic}" for generic in GENERIC_TITLES) or not title:
+        return False
+    nb.cells[0].source = f"# {title}" + (f"\n{rest}" if rest else "")
+    atomic_write(path, lambda tmp: nbformat.write(nb, tmp))
+    return True
+
+
 RUN_FILE_PATH_COLUMNS = {"excluded.csv": "item", "skipped.csv": "path"}
 """Run-folder tables whose entries can be this machine's file paths (split.csv and the
 predictions files are written portable by training itself)."""

@@ -19,7 +19,7 @@ from typing import Any
 import wbcrepro
 from wbcrepro.codehash import report_code_hash, training_code_hash
 from wbcrepro.fileio import write_json
-from wbcrepro.reproduction.executed import describe_error
+from wbcrepro.reproduction.executed import describe_error, retitle
 from wbcrepro.reproduction.inputs import changed_inputs, input_reasons, snapshot
 from wbcrepro.reproduction.outcomes import RunOutcome, train_seconds, trained_by
 from wbcrepro.reproduction.profiles import Profile, ProfileError, RunSpec
@@ -176,6 +176,8 @@ def run_one(
         execute(source, output, dict(params), profile.repo, **({"env": env} if env else {}))
     except Exception as err:  # a failing run must not stop the others
         error = describe_error(err)
+    if output.is_file():
+        retitle(output, spec.display_title)
     seconds = round(time.perf_counter() - start, 2)
     record.update(
         status="failed" if error else "complete",
