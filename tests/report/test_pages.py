@@ -418,3 +418,23 @@ def test_table1_details_show_the_recorded_baselines(tmp_path):
     assert details.loc["main-bccd", "majority class"] == "58.82%"
     assert details.loc["main-bccd", "linear probe"] == "75.00%"
     assert details.loc["main-pbc", "linear probe"] == "not recorded"
+
+
+def test_how_a_claim_is_tested_here_comes_from_its_runs() -> None:
+    """The ledger's settings are read from the evidence runs: 94 vs 160 px here, never a typed
+    '224 vs 132' that no run used."""
+    from types import SimpleNamespace
+
+    from wbcrepro.analysis import paper
+    from wbcrepro.report.claims_page import settings_here
+
+    runs = [
+        SimpleNamespace(params={"img_size": size}, dataset="bccd-cropped")
+        for size in (160, 160, 160, 94, 94, 94)
+    ]
+    text = settings_here(paper.get_claim("input_size"), runs)
+    assert text == ". Here: img_size 94 px (3 run(s)) vs 160 px (3 run(s)), on bccd-cropped"
+    assert "132" not in paper.get_claim("input_size").how
+    accuracy = settings_here(paper.get_claim("accuracy"), runs[:2])
+    assert accuracy == ". Here: 2 run(s) on bccd-cropped at 160 px"
+    assert settings_here(paper.get_claim("accuracy"), []) == ""

@@ -246,8 +246,8 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         id="input_size",
         text="224 px input suffices for EfficientNet-b4 (below its native 380 px).",
-        how="ablation over img_size: 224 vs b4's native 380 (on CPU, Lite0's native 224 vs 132, "
-        "the same ratio)",
+        how="ablation over img_size: the paper's 224 px against b4's native 380 px (another "
+        "backbone at the same ratio to its native size)",
         test="not_worse",
         vary="img_size",
         expected="smallest",
@@ -256,7 +256,8 @@ CLAIMS: tuple[Claim, ...] = (
         id="lr_schedule",
         text="The two-stage schedule (0.005, then 1.5e-6) gives the result; the paper's "
         "overlapping ranges ('1-50', '30-80') leave the switch epoch open.",
-        how="ablation over lr_switch_epoch: the two readings (51 and 30 of 80, scaled)",
+        how="ablation over lr_switch_epoch: the two readings of the switch (epoch 51 or 30 of "
+        "80, at the same fractions of a shorter training)",
         test="equivalent",
         vary="lr_switch_epoch",
     ),

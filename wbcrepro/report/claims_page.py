@@ -46,6 +46,34 @@ def claim_verdict(claim: paper.Claim, records: Sequence[RunRecord]) -> tuple[str
     return verdicts.claim_verdict(claim, [r.as_result() for r in records])
 
 
+def settings_here(claim: paper.Claim, records: Sequence[RunRecord]) -> str:
+    """The settings this book tested a claim with, read from its evidence runs (never typed):
+    the values of the varied setting, with the data sets and seeds; empty without runs."""
+    if not records:
+        return ""
+    datasets = ", ".join(sorted({str(r.dataset) for r in records}))
+    if not claim.vary:
+        sizes = sorted({int(r.params["img_size"]) for r in records if r.params.get("img_size")})
+        where = f" at {' and '.join(map(str, sizes))} px" if sizes else ""
+        return f". Here: {len(records)} run(s) on {datasets}{where}"
+    counts: dict[str, int] = {}
+    for rec in records:
+        value = rec.params.get(claim.vary)
+        counts[str(value)] = counts.get(str(value), 0) + 1
+    unit = " px" if claim.vary == "img_size" else ""
+    order = sorted(counts, key=lambda v: (not _is_number(v), float(v) if _is_number(v) else 0, v))
+    values = " vs ".join(f"{value}{unit} ({counts[value]} run(s))" for value in order)
+    return f". Here: {claim.vary} {values}, on {datasets}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def claims_ledger(
     evidence: str | Mapping[str, Sequence[str]], runs_root: str | Path
 ) -> pd.DataFrame:
@@ -64,7 +92,7 @@ def claims_ledger(
             {
                 "claim": f"`{claim.id}`",
                 "the paper says": claim.text,
-                "how we test it": claim.how,
+                "how we test it": claim.how + settings_here(claim, records),
                 "status": f"**{status}**",
                 "evidence": detail,
             }
