@@ -13,6 +13,8 @@ binary, nothing from the network) and checks each page:
   code block or cell output wider than its column (output is wrapped, never clipped);
 * at most ``MAX_SIDEBAR`` entries visible in the sidebar, and no page titled by a notebook's
   generic heading ("Experiment", ...): a page's title names its run or arm;
+* on the landing page, a figure, and no run id shown before it (results first; provenance is
+  folded at the end);
 * no visible parameters cell: no element tagged ``injected-parameters`` / ``parameters``, and no
   code cell showing ``profile = `` or ``Parameters:``;
 * every ``<img>`` loaded (``naturalWidth > 0``);
@@ -227,6 +229,7 @@ GENERIC_TITLES = ("Experiment", "Ablation", "Data overview", "Cross-domain evalu
 CHECK_JS = r"""
 (() => {
   const MAX_SIDEBAR = __MAX_SIDEBAR__;
+  const IS_LANDING = __IS_LANDING__;
   const GENERIC_TITLES = __GENERIC_TITLES__;
   const failures = [];
   const visible = (el) => el.getClientRects().length > 0
@@ -278,6 +281,23 @@ CHECK_JS = r"""
       failures.push(`a code cell shows parameters: "${name(el)}"`);
     }
   });
+  if (IS_LANDING) {  // results first: the headline figure before any run id
+    const scope = 'article img, main img';
+    const figure = Array.from(document.querySelectorAll(scope)).find(visible);
+    const seedId = /\b[a-z0-9]+(?:-[a-z0-9.]+)*-s\d+\b/;
+    const runId = /^[a-z0-9]+(?:-[a-z0-9.]+)+$/;
+    const cells = 'article code, article td, main code, main td';
+    const firstId = Array.from(document.querySelectorAll(cells))
+      .filter(visible)
+      .find((el) => seedId.test(el.innerText || '')
+        || (el.tagName === 'CODE' && runId.test((el.innerText || '').trim())));
+    if (!figure) {
+      failures.push('the landing page shows no figure');
+    } else if (firstId
+        && (firstId.compareDocumentPosition(figure) & Node.DOCUMENT_POSITION_FOLLOWING)) {
+      failures.push(`run id "${name(firstId)}" comes before the landing page's first figure`);
+    }
+  }
   Array.from(document.images).forEach((img) => {
     if (!img.complete || img.naturalWidth === 0) {
       failures.push(`image not loaded: ${img.getAttribute('src')}`);
@@ -318,6 +338,7 @@ def check_page(devtools: DevTools, url: str, name: str, out_dir: Path) -> list[s
     page's name."""
     _load(devtools, url)
     script = CHECK_JS.replace("__MAX_SIDEBAR__", str(MAX_SIDEBAR))
+    script = script.replace("__IS_LANDING__", "true" if name == "landing" else "false")
     result = devtools.evaluate(script.replace("__GENERIC_TITLES__", json.dumps(GENERIC_TITLES)))
     screenshot(devtools, out_dir / f"{name}.png")
     return [f"{name} ({url}): {failure}" for failure in result["failures"]]

@@ -48,7 +48,8 @@ def fake_book(tmp_path: Path) -> Path:
         '<html><head><meta http-equiv="Refresh" content="0; url=book/runs/x/findings.html" />'
         "</head></html>"
     )
-    (runs / "findings.html").write_text(_page("<h1>What we found</h1><p>fine</p>"))
+    figure = '<img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" width="10" height="10">'
+    (runs / "findings.html").write_text(_page(f"<h1>What we found</h1>{figure}<p>fine</p>"))
     (runs / "main-a-s0.html").write_text(_page("<p>experiment</p>"))
     (runs / "table1.html").write_text(_page("<p>table 1</p>"))
     return tmp_path
@@ -140,3 +141,20 @@ def test_the_smoke_book_reads_well_at_1280_px(request: pytest.FixtureRequest) ->
     for name in pages:
         shot = (out / f"{name}.png").read_bytes()
         assert shot.startswith(PNG_MAGIC) and len(shot) > 10_000, name
+
+
+def test_the_landing_page_shows_its_figure_before_any_run_id(fake_book: Path) -> None:
+    executable = _chromium()
+    figure = '<img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" width="10" height="10">'
+    folded = "<details><summary>Provenance</summary><code>main-pbc-s0</code></details>"
+    landing = fake_book / "book/runs/x/findings.html"
+    landing.write_text(_page(f"<h1>What we found</h1>{figure}{folded}"))
+    assert browser_check.check_book(fake_book, fake_book / "shots", executable=executable) == []
+    landing.write_text(
+        _page(f"<h1>What we found</h1><table><tr><td>main-pbc-s0</td></tr></table>{figure}")
+    )
+    failures = browser_check.check_book(fake_book, fake_book / "shots", executable=executable)
+    assert failures == [
+        f'landing ({failures[0].split("(")[1].split(")")[0]}): run id "main-pbc-s0" comes '
+        "before the landing page's first figure"
+    ], failures

@@ -438,3 +438,16 @@ def test_how_a_claim_is_tested_here_comes_from_its_runs() -> None:
     accuracy = settings_here(paper.get_claim("accuracy"), runs[:2])
     assert accuracy == ". Here: 2 run(s) on bccd-cropped at 160 px"
     assert settings_here(paper.get_claim("accuracy"), []) == ""
+
+
+def test_a_folded_header_keeps_the_synthetic_banner_in_view() -> None:
+    from wbcrepro import report
+    from wbcrepro.report.records import SYNTHETIC_BANNER
+
+    table = report.header("smoke", "synthetic", "Lite0", 32, 2, "cpu", synthetic=True)
+    folded = report.collapsed(table).data
+    assert folded.startswith(SYNTHETIC_BANNER)  # in view, above the fold
+    assert "<details><summary>Provenance" in folded and folded.endswith("</details>")
+    assert "| profile | smoke |" in folded.split("<details>")[1]
+    real = report.collapsed(report.header("cpu", "pbc", "Lite0", 160, 6, "cpu")).data
+    assert real.startswith("<details>") and SYNTHETIC_BANNER not in real

@@ -93,7 +93,14 @@ from wbcrepro.report.figures import (
     selected_epoch,
     show_gradcam,
 )
-from wbcrepro.report.headers import header, header_for_data, header_for_run, header_for_runs
+from wbcrepro.report.headers import (
+    collapsed,
+    header,
+    header_for_data,
+    header_for_run,
+    header_for_runs,
+    synthetic_note,
+)
 from wbcrepro.report.landing_page import (
     claims_counts,
     glue_findings,
@@ -138,6 +145,7 @@ __all__ = [
     "claims_counts",
     "claims_ledger",
     "class_balance",
+    "collapsed",
     "costs_page",
     "crossdomain_page",
     "crossval",
@@ -190,6 +198,7 @@ __all__ = [
     "selected_epoch",
     "show_gradcam",
     "split_ids",
+    "synthetic_note",
     "table1",
     "table1_details",
     "table1_details_markdown",

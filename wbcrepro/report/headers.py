@@ -180,3 +180,23 @@ def header_for_runs(
             "runs": ", ".join(f"`{r.run_id}` ({r.status})" for r in records) or "none",
         },
     )
+
+
+PROVENANCE_SUMMARY = "Provenance: the profile, code, hardware and runs behind this page"
+
+
+def collapsed(table: Markdown, summary: str = PROVENANCE_SUMMARY) -> Markdown:
+    """A header table folded into a closed ``<details>`` block (the page's end, not its first
+    screen: readers come for the findings). The synthetic banner stays outside, in view."""
+    text = table.data
+    banner = ""
+    if text.startswith(SYNTHETIC_BANNER):
+        banner, text = SYNTHETIC_BANNER + "\n\n", text[len(SYNTHETIC_BANNER) :].lstrip()
+    return Markdown(f"{banner}<details><summary>{summary}</summary>\n\n{text}\n\n</details>")
+
+
+def synthetic_note(records: Sequence[RunRecord]) -> Markdown:
+    """The synthetic banner alone, for the top of a page whose header is folded at its end
+    (empty when no run is synthetic)."""
+    synthetic = any(r.synthetic for r in records if r.status != "missing")
+    return Markdown(SYNTHETIC_BANNER if synthetic else "")
