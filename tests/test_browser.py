@@ -25,6 +25,8 @@ sys.modules["browser_check"] = browser_check
 _spec.loader.exec_module(browser_check)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+GIF = "R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"  # 1x1 px
+FIGURE = f'<img src="data:image/gif;base64,{GIF}" width="10" height="10">'
 
 
 def _chromium() -> str:
@@ -48,7 +50,7 @@ def fake_book(tmp_path: Path) -> Path:
         '<html><head><meta http-equiv="Refresh" content="0; url=book/runs/x/findings.html" />'
         "</head></html>"
     )
-    figure = '<img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" width="10" height="10">'
+    figure = FIGURE
     (runs / "findings.html").write_text(_page(f"<h1>What we found</h1>{figure}<p>fine</p>"))
     (runs / "main-a-s0.html").write_text(_page("<p>experiment</p>"))
     (runs / "table1.html").write_text(_page("<p>table 1</p>"))
@@ -145,7 +147,7 @@ def test_the_smoke_book_reads_well_at_1280_px(request: pytest.FixtureRequest) ->
 
 def test_the_landing_page_shows_its_figure_before_any_run_id(fake_book: Path) -> None:
     executable = _chromium()
-    figure = '<img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" width="10" height="10">'
+    figure = FIGURE
     folded = "<details><summary>Provenance</summary><code>main-pbc-s0</code></details>"
     landing = fake_book / "book/runs/x/findings.html"
     landing.write_text(_page(f"<h1>What we found</h1>{figure}{folded}"))

@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -111,9 +112,12 @@ def test_inline_side_by_side_kernels_each_get_their_own_gpu(
 ) -> None:
     monkeypatch.setattr(runner, "visible_gpus", lambda: [0, 1])
     seen: dict[str, str | None] = {}
+    together = threading.Barrier(2, timeout=30)  # both kernels run at once, as side by side
 
     def fake(source, output, params, cwd, env=None):
         seen[params["run_id"]] = (env or {}).get("CUDA_VISIBLE_DEVICES")
+        if params["run_id"] in ("a", "b"):
+            together.wait()
         Path(output).write_text("{}")
 
     summary = reproduce("jobs", progress=False, executor=fake, jobs=2, cluster={"gpus_per_run": 1})

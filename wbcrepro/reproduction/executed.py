@@ -95,7 +95,10 @@ def retitle(notebook: str | os.PathLike, title: str) -> bool:
     """Replace an executed notebook's generic first heading (``GENERIC_TITLES``) by ``title``;
     returns whether it did. A notebook with its own first heading is left as it is."""
     path = Path(notebook)
-    nb = nbformat.read(path, as_version=4)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, ValueError, AttributeError, KeyError, nbformat.ValidationError):
+        return False  # not a notebook (a test's stand-in for papermill's output)
     if not nb.cells or nb.cells[0].cell_type != "markdown":
         return False
     first, _, rest = nb.cells[0].source.partition("\n")
