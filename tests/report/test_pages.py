@@ -451,3 +451,15 @@ def test_a_folded_header_keeps_the_synthetic_banner_in_view() -> None:
     assert "| profile | smoke |" in folded.split("<details>")[1]
     real = report.collapsed(report.header("cpu", "pbc", "Lite0", 160, 6, "cpu")).data
     assert real.startswith("<details>") and SYNTHETIC_BANNER not in real
+
+
+def test_the_synthetic_note_is_nothing_at_all_for_real_runs() -> None:
+    """A notebook cell returning None shows nothing; an empty Markdown would show its repr."""
+    from types import SimpleNamespace
+
+    from wbcrepro import report
+
+    real = [SimpleNamespace(synthetic=False, status="complete")]
+    assert report.synthetic_note(real) is None
+    drawn = [SimpleNamespace(synthetic=True, status="complete")]
+    assert "SYNTHETIC DATA" in report.synthetic_note(drawn).data

@@ -195,8 +195,8 @@ def collapsed(table: Markdown, summary: str = PROVENANCE_SUMMARY) -> Markdown:
     return Markdown(f"{banner}<details><summary>{summary}</summary>\n\n{text}\n\n</details>")
 
 
-def synthetic_note(records: Sequence[RunRecord]) -> Markdown:
-    """The synthetic banner alone, for the top of a page whose header is folded at its end
-    (empty when no run is synthetic)."""
+def synthetic_note(records: Sequence[RunRecord]) -> Markdown | None:
+    """The synthetic banner alone, for the top of a page whose header is folded at its end;
+    None (no output at all) when no run is synthetic."""
     synthetic = any(r.synthetic for r in records if r.status != "missing")
-    return Markdown(SYNTHETIC_BANNER if synthetic else "")
+    return Markdown(SYNTHETIC_BANNER) if synthetic else None
