@@ -52,6 +52,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from wbcrepro.reproduction.executed import GENERIC_TITLES  # the headings runs replace
+
 WIDTH, HEIGHT = 1280, 900
 CHROMIUM_ENV = "WBCREPRO_CHROMIUM"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -224,7 +226,6 @@ new Promise((resolve) => {
 MAX_SIDEBAR = 40
 """Sidebar entries a reader sees at once (collapsed sub-entries, such as seed pages under their
 arm, are not counted): more than this is a list to dig through, not a table of contents."""
-GENERIC_TITLES = ("Experiment", "Ablation", "Data overview", "Cross-domain evaluation")
 
 CHECK_JS = r"""
 (() => {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.fixtures.recorded_runs import write_run
@@ -37,16 +38,22 @@ def test_arm_times_sum_the_seeds(runs_root: Path) -> None:
     assert arms.loc["other", "min"] == "2"
 
 
-def test_glue_costs_totals(runs_root: Path) -> None:
-    glued = costs_page.glue_costs(runs_root)
-    assert glued["cost_runs"] == 3
-    assert glued["cost_hours"] == f"{(3 + 6 + 1.5) / 60:.1f}"
-    assert "H100" in glued["cost_hardware"]
+def _measured(root: Path) -> pd.Series:
+    return costs_page.cost_table(root).set_index("")["measured"]
+
+
+def test_cost_table_totals(runs_root: Path) -> None:
+    table = _measured(runs_root)
+    assert table["training runs"] == "3"
+    assert table["their training loops, summed"] == f"{(3 + 6 + 1.5) / 60:.1f} h"
+    assert "H100" in table["hardware"]
 
 
 def test_an_empty_book_says_so(tmp_path: Path) -> None:
     assert "No trained run" in costs_page.arm_times_markdown(tmp_path).data
-    assert costs_page.glue_costs(tmp_path)["cost_runs"] == 0
+    table = _measured(tmp_path)
+    assert table["training runs"] == "0"
+    assert table["one measured re-creation"] == "no record says which call trained the runs"
 
 
 def _record(root: Path, run_id: str, trained: dict | None, finished: str) -> None:
@@ -59,33 +66,24 @@ def _record(root: Path, run_id: str, trained: dict | None, finished: str) -> Non
 CALL = {"started": "2026-01-01T10:00:00+00:00", "jobs": 2, "threads_per_job": 1}
 
 
-def test_wall_time_is_measured_from_the_call_that_trained_the_runs(tmp_path: Path) -> None:
-    _record(tmp_path, "a", CALL, "2026-01-01T11:10:00+00:00")
-    _record(tmp_path, "b", CALL, "2026-01-01T11:41:00+00:00")
-    _record(tmp_path, "page", None, "2026-01-02T08:00:00+00:00")  # re-rendered later: no effect
-    (tmp_path / "findings.run.json").write_text(json.dumps({"status": "running"}))
-    text = costs_page.glue_costs(tmp_path)["cost_wall"]
-    assert "All 2 of them were trained by one" in text and "2 job(s)" in text
-    assert "1 thread(s)" in text and "101 min of wall time" in text
-    assert "2026-01-01 10:00 UTC" in text and "(the 1 other runs" in text
-    assert "took 2 min in all" in text
-
-
-def test_several_calls_give_each_call_and_a_sum_not_one_measured_re_creation(
+def test_several_calls_are_listed_in_start_order_and_said_not_to_be_one_re_creation(
     tmp_path: Path,
 ) -> None:
     _record(tmp_path, "a", CALL, "2026-01-01T11:10:00+00:00")
     _record(tmp_path, "c", CALL, "2026-01-01T10:40:00+00:00")
     other = {**CALL, "started": "2026-01-02T09:00:00+00:00", "threads_per_job": 2}
     _record(tmp_path, "b", other, "2026-01-02T09:30:00+00:00")
-    text = costs_page.reproduction_wall_time(tmp_path)
-    assert "3 training runs were trained by 2 separate `wbcrepro reproduce` calls" in text
-    first, second = text.index("2 by a call"), text.index("1 by a call")
-    assert first < second  # in the order the calls started
-    assert "70 min of wall time from its start (2026-01-01 10:00 UTC)" in text
-    assert "2 thread(s): 30 min of wall time from its start (2026-01-02 09:00 UTC)" in text
-    assert "Together that is 100 min" in text and "was not measured" in text
-    assert "No record says" in costs_page.reproduction_wall_time(tmp_path / "none")
+    table = costs_page.cost_table(tmp_path)
+    calls = table[table[""].str.startswith("`reproduce` call")]
+    assert list(calls[""]) == [  # in the order the calls started
+        "`reproduce` call of 2026-01-01 10:00 UTC",
+        "`reproduce` call of 2026-01-02 09:00 UTC",
+    ]
+    assert list(calls["measured"]) == [
+        "2 runs, 2 job(s) x 1 thread(s), 70 min wall",
+        "1 runs, 2 job(s) x 2 thread(s), 30 min wall",
+    ]
+    assert _measured(tmp_path)["one measured re-creation"] == "no: 2 calls (100 min summed)"
 
 
 def test_the_cost_is_a_small_table_that_says_whether_one_call_re_created_the_book(
@@ -103,6 +101,6 @@ def test_the_cost_is_a_small_table_that_says_whether_one_call_re_created_the_boo
     assert table["other runs (pages, data), last render"] == "1 runs, 2 min"
     other = {**CALL, "started": "2026-01-02T09:00:00+00:00"}
     _record(tmp_path, "c", other, "2026-01-02T09:30:00+00:00")
-    table = costs_page.cost_table(tmp_path).set_index("")["measured"]
+    table = _measured(tmp_path)
     assert table["one measured re-creation"] == "no: 2 calls (131 min summed)"
     assert "| one measured re-creation |" in costs_page.cost_markdown(tmp_path).data

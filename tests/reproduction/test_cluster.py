@@ -121,8 +121,8 @@ def test_inline_side_by_side_kernels_each_get_their_own_gpu(
         Path(output).write_text("{}")
 
     summary = reproduce("jobs", progress=False, executor=fake, jobs=2, cluster={"gpus_per_run": 1})
-    assert summary.ok
-    assert sorted([seen["a"], seen["b"]]) == ["0", "1"]  # side by side, one GPU each
+    assert summary.ok, summary.table()
+    assert sorted([seen["a"], seen["b"]]) == ["0", "1"], seen  # side by side, one GPU each
 
 
 # --- SLURM with sbatch and sacct replaced ---------------------------------------------------------

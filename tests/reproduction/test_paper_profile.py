@@ -67,9 +67,7 @@ def test_paper_plan_lists_every_run_with_minutes_and_what_is_missing(
     assert main(argv) == 0
     answer = json.loads(capsys.readouterr().out)
     profile = load_profile("paper", repo=REPO)
-    assert [r["id"] for r in answer["runs"]] == sorted(
-        profile.run_ids, key=[r["id"] for r in answer["runs"]].index
-    ) and len(answer["runs"]) == len(profile.runs)
+    assert sorted(r["id"] for r in answer["runs"]) == sorted(profile.run_ids)  # every run once
     training = [r for r in answer["runs"] if role_of(r["notebook"]).kind == TRAINS]
     assert training and all(r["action"] == "train" for r in training)
     assert all(r["estimated_from"] == "throughput" and r["estimated_minutes"] > 0 for r in training)

@@ -182,14 +182,13 @@ def sbatch_options(settings: ClusterSettings) -> list[str]:
 def check_slurm(settings: ClusterSettings) -> None:
     """``sbatch`` is on PATH and accepts the job's settings (``sbatch --test-only``, which
     validates partition, account, time and GPUs without queueing anything)."""
-    sbatch = shutil.which("sbatch")
     for tool in ("sbatch", "srun", "sacct"):
         if shutil.which(tool) is None:
             raise ClusterError(
                 f"--executor slurm needs SLURM's `{tool}` on PATH, and it is not there (run this "
                 "on the cluster's login node, or use --executor local)"
             )
-    command = [sbatch, "--test-only", *sbatch_options(settings), "--wrap=true"]
+    command = ["sbatch", "--test-only", *sbatch_options(settings), "--wrap=true"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as err:

@@ -27,7 +27,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         from wbcrepro.reproduction.estimate import reference_throughput
         from wbcrepro.reproduction.plan import print_plan
 
-        throughput, fallback = _throughput(args, profile), reference_throughput(profile.repo)
+        throughput, fallback = _throughput(args), reference_throughput(profile.repo)
         return print_plan(
             profile, args.only, args.force, args.json, args.plan, throughput, cluster, fallback
         )
@@ -66,7 +66,7 @@ CLUSTER_FLAGS = (
 )  # fmt: skip
 
 
-def _throughput(args: argparse.Namespace, profile):
+def _throughput(args: argparse.Namespace):
     """The measured training speed a plan estimates GPU time from (--throughput-json or
     --img-per-s), or None (estimates from the records)."""
     from wbcrepro.reproduction.estimate import Throughput, read_throughput

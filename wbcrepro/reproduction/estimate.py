@@ -22,7 +22,7 @@ size of the set (``PUBLISHED_IMAGES``), and the plan says which.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +112,7 @@ class RunNeeds:
     val_images: int | None = None
     test_images: int | None = None
     counted_from: str = ""
-    missing: list[str] | None = None
+    missing: list[str] = field(default_factory=list)
 
 
 class Needs:

@@ -272,8 +272,3 @@ class JobBackend:
                 failed = {**record, "status": "failed", "error": error}
                 write_json(record_path(self.profile, spec.id), failed)
             return RunOutcome(spec.id, "failed", float(record.get("seconds") or 0.0), error)
-
-
-def job_log_folder(profile: Profile) -> Path:
-    """Where the jobs' submitit logs go (beside the run folders, ignored by git)."""
-    return profile.runs_root / JOBS_FOLDER

@@ -100,7 +100,7 @@ def plan(
         if speed is not None and role_of(spec.notebook).kind == TRAINS:
             params = spec.parameters(profile)
             need = needs.of(params)
-            run.missing, run.images = need.missing or [], need.counted_from
+            run.missing, run.images = need.missing, need.counted_from
             minutes = estimate_minutes(params, need, speed) if action == TRAIN else None
             if minutes is not None:
                 run.estimated_minutes, run.estimated_from = round(minutes, 1), "throughput"
