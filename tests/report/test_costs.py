@@ -104,3 +104,46 @@ def test_the_cost_is_a_small_table_that_says_whether_one_call_re_created_the_boo
     table = _measured(tmp_path)
     assert table["one measured re-creation"] == "no: 2 calls (131 min summed)"
     assert "| one measured re-creation |" in costs_page.cost_markdown(tmp_path).data
+
+
+def _log(root: Path, **call) -> None:
+    entry = {
+        "started": CALL["started"], "finished": "2026-01-01T11:45:00+00:00", "wall_seconds": 6300,
+        "force": True, "only": [], "jobs": 2, "executor": "inline", "runs_in_profile": 3,
+        "executed": 3, "trained": 2, "failed": 0, "book_built": True,
+        "git": {"commit": "abcdef0123456789", "dirty": False},
+    }  # fmt: skip
+    with (root / "calls.jsonl").open("a") as handle:
+        handle.write(json.dumps({**entry, **call}) + "\n")
+
+
+def test_a_logged_forced_call_gives_the_wall_time_to_the_built_book_and_the_target(
+    tmp_path: Path,
+) -> None:
+    _record(tmp_path, "a", CALL, "2026-01-01T11:10:00+00:00")
+    _record(tmp_path, "b", CALL, "2026-01-01T11:41:00+00:00")
+    _log(tmp_path, force=False, started="2025-12-31T10:00:00+00:00")  # an earlier, other call
+    _log(tmp_path)
+    table = _measured(tmp_path)
+    assert (
+        table["one measured re-creation"]
+        == "yes: 1 h 45 min wall, from its start to the built book"
+    )
+    assert "3 runs (2 trained), 2 job(s), commit abcdef0123" in table["that call"]
+    assert table["target"] == "2 h 30 min: met"
+    _log(tmp_path, wall_seconds=10_000, started="2026-01-01T10:00:00+00:00")
+    assert _measured(tmp_path)["target"] == "2 h 30 min: met"  # the first full call counts
+
+
+def test_a_call_that_ran_over_says_by_how_much_and_a_partial_call_is_no_re_creation(
+    tmp_path: Path,
+) -> None:
+    _record(tmp_path, "a", CALL, "2026-01-01T11:10:00+00:00")
+    _log(tmp_path, executed=2)  # left a run out: not a re-creation of the book
+    assert "target" not in _measured(tmp_path)
+    (tmp_path / "calls.jsonl").unlink()
+    _log(tmp_path, wall_seconds=9_600)
+    assert _measured(tmp_path)["target"] == "2 h 30 min: missed by 10 min"
+    (tmp_path / "calls.jsonl").write_text("{not json\n")
+    with pytest.raises(ValueError, match="calls.jsonl: line 1 is not JSON"):
+        costs_page.cost_table(tmp_path)

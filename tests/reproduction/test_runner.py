@@ -673,3 +673,21 @@ def test_record_keeps_the_call_that_trained_the_run_across_re_renders(repo: Path
     third = read_record(path)
     assert third["trained"] == {**third["call"], "finished": third["finished"]}
     assert third["trained"] != first["trained"]
+
+
+def test_each_call_that_executed_runs_is_logged_with_its_wall_time(
+    repo: Path, capsys: pytest.CaptureFixture
+) -> None:
+    log = repo / "book" / "runs" / "demo" / "calls.jsonl"
+    assert main(["reproduce", "--profile", "demo", "--no-book", "--force"]) == 0
+    assert main(["reproduce", "--profile", "demo", "--no-book"]) == 0  # nothing to do: no line
+    assert main(["reproduce", "--profile", "demo", "--no-book", "--only", "a", "--force"]) == 0
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(c["force"], c["only"], c["executed"], c["failed"]) for c in calls] == [
+        (True, [], 3, 0),
+        (True, ["a"], 1, 0),
+    ]
+    first = calls[0]
+    assert first["runs_in_profile"] == 3 and first["book_built"] is False
+    assert first["wall_seconds"] >= 0 and first["finished"] >= first["started"]
+    assert first["executor"] == "inline" and "commit" in first["git"]

@@ -54,11 +54,25 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             build_book(profile)
         except BookError as err:
             print(f"wbcrepro reproduce: book build failed: {err}", file=sys.stderr)
+            _log(profile, summary, args, book_built=False)
             return 1
+        _log(profile, summary, args, book_built=True)
+    else:
+        _log(profile, summary, args, book_built=False)
     if not summary.ok:
         failed = ", ".join(o.id for o in summary.failed)
         print(f"wbcrepro reproduce: {len(summary.failed)} run(s) failed: {failed}", file=sys.stderr)
     return summary.exit_code
+
+
+def _log(profile, summary, args: argparse.Namespace, book_built: bool) -> None:
+    """Append the call to the profile's call log (its measured wall time, start to book)."""
+    from wbcrepro.reproduction.calls import log_call
+
+    log_call(
+        profile, summary, force=args.force, only=args.only, jobs=args.jobs,
+        executor=args.executor, book_built=book_built,
+    )  # fmt: skip
 
 
 CLUSTER_FLAGS = (

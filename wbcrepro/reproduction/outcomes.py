@@ -49,6 +49,7 @@ class Summary:
     profile: str
     outcomes: list[RunOutcome] = field(default_factory=list)
     summary_path: Path | None = None
+    started: str | None = None  # when the call started (UTC, ISO), as its records' ``call`` say
 
     @property
     def failed(self) -> list[RunOutcome]:

@@ -144,6 +144,7 @@ def reproduce(
     summary = Summary(profile.name)
     total = len(specs)
     call: dict[str, Any] = {"started": _now(), "jobs": jobs, "threads_per_job": None}
+    summary.started = call["started"]
     lock = threading.Lock()
     slots = gpu_slots(jobs, settings, gpus)
     gpu = GpuSlots(slots)
