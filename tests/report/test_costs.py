@@ -145,5 +145,5 @@ def test_a_call_that_ran_over_says_by_how_much_and_a_partial_call_is_no_re_creat
     _log(tmp_path, wall_seconds=9_600)
     assert _measured(tmp_path)["target"] == "2 h 30 min: missed by 10 min"
     (tmp_path / "calls.jsonl").write_text("{not json\n")
-    with pytest.raises(ValueError, match="calls.jsonl: line 1 is not JSON"):
+    with pytest.raises(ValueError, match=r"calls\.jsonl: line 1 is not JSON"):
         costs_page.cost_table(tmp_path)
