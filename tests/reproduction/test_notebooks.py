@@ -37,6 +37,7 @@ NAMES = (
     "learning_curve",
     "lolo",
     "findings",
+    "arm",
 )
 COMMON_PARAMS = {"profile", "run_id", "runs_root"}
 SPECIFIC_PARAMS = {
@@ -50,6 +51,7 @@ SPECIFIC_PARAMS = {
     "learning_curve": {"run_ids", "reference", "metric"},
     "lolo": {"matrix", "recipes", "targets"},
     "findings": {"headline", "table1_pairs", "evidence", "targets"},
+    "arm": {"arm"},
 }
 IMPORTS = {
     # the one notebook that trains (and explains the trained model: Grad-CAM)
