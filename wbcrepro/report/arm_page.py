@@ -20,7 +20,7 @@ from IPython.display import Markdown
 
 from wbcrepro.analysis import arms as arms_module
 from wbcrepro.report.ablation_page import MEASURES, ablation_table
-from wbcrepro.report.figures import plot_confusion, plot_curves, show_gradcam
+from wbcrepro.report.figures import gradcam_record, plot_confusion, plot_curves, show_gradcam
 from wbcrepro.report.records import CROSSVAL_JOIN, RunRecord, link, load_runs, markdown_table
 
 
@@ -128,7 +128,6 @@ def median_confusion(records: Sequence[RunRecord]):
 def median_gradcam(records: Sequence[RunRecord]):
     """The median seed's Grad-CAM panel where the arm computed one, else a line saying so."""
     rec = median_seed(records)
-    requested = int((rec.params or {}).get("gradcam_per_class") or 0) if rec else 0
-    if rec is None or not requested:
+    if rec is None or gradcam_record(rec) is None:
         return Markdown("This arm computed no Grad-CAM (its profile entry does not ask for it).")
-    return show_gradcam(rec, requested)
+    return show_gradcam(rec, requested=1)
