@@ -50,7 +50,7 @@ SPECIFIC_PARAMS = {
     "label_noise": {"arms", "data_root"},
     "learning_curve": {"run_ids", "reference", "metric"},
     "lolo": {"matrix", "recipes", "targets"},
-    "findings": {"headline", "table1_pairs", "evidence", "targets"},
+    "findings": {"headline", "table1_pairs", "evidence", "targets", "lolo_matrix", "lolo_recipes"},
     "arm": {"arm"},
 }
 IMPORTS = {
