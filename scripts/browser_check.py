@@ -363,8 +363,15 @@ def default_pages(html: Path) -> dict[str, str | None]:
         "experiment": first("book/runs/*/main-*.html"),
         "table1": first("book/runs/*/table1.html"),
     }
-    optional = {"ablation": "book/runs/*/ablation-*.html", "claims": "book/runs/*/claims.html"}
+    optional = {
+        "ablation": "book/runs/*/ablation-*.html",
+        "claims": "book/runs/*/claims.html",
+        # the deepest page of the sidebar: a seed under an arm under leave-one-lab-out
+        "seed": "book/runs/*/lolo-*-s0.html",
+    }
     pages.update({name: first(glob) for name, glob in optional.items() if first(glob)})
+    if "seed" not in pages and first("book/runs/*/*-s0.html"):
+        pages["seed"] = first("book/runs/*/*-s0.html")
     return pages
 
 

@@ -223,3 +223,34 @@ def test_the_profiles_findings_run_mirrors_table1_and_claims(name: str) -> None:
     assert set(report.parse_pairs(params["headline"])) <= set(
         report.parse_pairs(params["table1_pairs"])
     )
+    if "lolo" in by_id:  # the unseen-lab rows read the leave-one-lab-out page's own arms
+        assert params["lolo_matrix"] == by_id["lolo"]["params"]["matrix"]
+        assert params["lolo_recipes"] == by_id["lolo"]["params"]["recipes"]
+
+
+def test_the_found_table_puts_our_best_arm_beside_the_papers_numbers(runs_root: Path) -> None:
+    table = landing.found_table(PAIRS, "", "base,robust", runs_root).data
+    lines = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
+    assert set(lines) == {"bccd, 6 classes", "pbc, 6 classes", "kaggle-bloodcells, 6 classes",
+                          "zheng2018"}  # fmt: skip
+    assert "| not in it | not run, `main-zheng` |" in lines["zheng2018"]
+    bccd = lines["bccd, 6 classes"]
+    assert "90.79% (Liang et al. 2018, BCCD)" in bccd  # the paper's Table 1 number for the set
+    assert "92.50% (90.00%-95.00%), `main-bccd`" in bccd  # the better of main and paper
+    assert "99.64%" in lines["pbc, 6 classes"] and "private" in lines["pbc, 6 classes"]
+    assert "a lab never seen" not in table  # no leave-one-lab-out matrix given
+
+
+def test_the_found_table_gives_the_unseen_lab_mean_per_recipe(tmp_path: Path) -> None:
+    from tests.report.test_lolo_page import _run
+
+    for seed, (base, robust) in enumerate(((20, 34), (22, 35), (24, 36))):
+        _run(tmp_path, "base", seed, base, adapted=base + 4)
+        _run(tmp_path, "robust", seed, robust, adapted=robust + 1)
+    matrix = "zheng2018=lolo-base-zheng|lolo-robust-zheng,pbc=lolo-base-zheng|lolo-robust-zheng"
+    table = landing.found_table("", matrix, "base,robust", tmp_path).data
+    base = next(line for line in table.splitlines() if "held out in turn), base" in line)
+    assert "| not tested |" in base
+    assert "55.00% as trained, 65.00% AdaBN (mean over the labs)" in base
+    one_lab = landing.found_table("", matrix.split(",")[0], "base,robust", tmp_path).data
+    assert "one lab only" in one_lab

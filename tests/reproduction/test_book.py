@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -66,15 +67,18 @@ def test_write_toc_lists_pages_and_successful_runs(repo: Path) -> None:
     assert toc["format"] == "jb-book" and toc["root"] == "book/intro"
     parts = {p["caption"]: p["chapters"] for p in toc["parts"]}
     assert list(parts) == ["Data", "Results", "Ablations", "Rerun and adapt"]
-    assert parts["Data"] == [
-        {"file": "book/data"},
-        {"file": "book/runs/tiny/data-synth", "title": "Data: synthetic"},
+    assert parts["Data"] == [  # the part's own page introduces its runs: they hang under it
+        {
+            "file": "book/data",
+            "sections": [{"file": "book/runs/tiny/data-synth", "title": "Data: synthetic"}],
+        },
     ]
     assert parts["Results"] == [{"file": "book/runs/tiny/main", "title": "Main run"}]
     assert parts["Ablations"] == [{"file": "book/runs/tiny/abl", "title": "abl"}]
     assert parts["Rerun and adapt"] == [{"file": "book/gpu"}]
     # every referenced file exists (with .md or .ipynb)
     files = [c["file"] for chapters in parts.values() for c in chapters]
+    files += [s["file"] for c in parts["Data"] for s in c["sections"]]
     for stem in ["book/intro", *files]:
         assert any((repo / f"{stem}{s}").is_file() for s in (".md", ".ipynb")), stem
 
@@ -191,3 +195,50 @@ def test_reproduce_and_build_tiny_book(repo: Path) -> None:
     assert not (html / "book" / "runs" / "cpu" / "bad.html").exists()
     # the build function returns the index
     assert build_book("cpu") == html / "index.html"
+
+
+NESTED = """\
+    runs:
+      - {id: main, notebook: seeded.ipynb, section: results, seeds: [0, 1]}
+      - {id: alt, notebook: seeded.ipynb, section: results, seeds: [0, 1]}
+      - {id: cited, notebook: trivial.ipynb, section: results, params: {value: 5}}
+      - {id: abl, notebook: ablation.ipynb, section: ablations, params: {run_ids: "main,alt"}}
+      - {id: grouping, notebook: lolo.ipynb, section: results, params: {matrix: "x=alt|cited"}}
+      - {id: card, notebook: model_card.ipynb, section: results, params: {source_run: main}}
+    """
+
+
+def test_seeds_hang_under_their_arm_and_arms_under_the_page_that_groups_them(repo: Path) -> None:
+    """The sidebar lists arms, not seeds: a seed under its arm's page; an arm's page (or a run
+    without seeds) under the first page of its section that presents it as its part; a page
+    that only cites a run (a model card) or groups it from another section leaves it a chapter."""
+    for name in ("arm", "ablation", "lolo", "model_card"):
+        shutil.copy(REPO / "notebooks" / f"{name}.ipynb", repo / "notebooks" / f"{name}.ipynb")
+    seeded = repo / "notebooks" / "seeded.ipynb"
+    make_notebook(seeded)
+    seeded.write_text(seeded.read_text().replace("fail = False", "fail = False\\nseed = 0"))
+    write_profile(repo, NESTED, name="nest")
+    profile = load_profile("nest")
+    ids = [spec.id for spec in profile.runs]
+    assert ids[:3] == ["main-s0", "main-s1", "main-arm"]  # one page per arm, after its seeds
+    for run_id in ids:
+        fake_run(repo, "nest", run_id)
+    toc = yaml.safe_load(write_toc("nest").read_text())
+    parts = {p["caption"]: p["chapters"] for p in toc["parts"]}
+
+    def tree(nodes: list[dict]) -> list:
+        return [
+            (n["file"].rsplit("/", 1)[1], tree(n["sections"])) if "sections" in n
+            else n["file"].rsplit("/", 1)[1]
+            for n in nodes
+        ]  # fmt: skip
+
+    assert tree(parts["Results"]) == [
+        ("main-arm", ["main-s0", "main-s1"]),  # cited by the card, grouped in another section
+        "cited",  # a page: pages stay chapters
+        ("grouping", [("alt-arm", ["alt-s0", "alt-s1"])]),
+        "card",
+    ]
+    assert tree(parts["Ablations"]) == ["abl"]
+    assert profile.run("main-arm").reads == ("main-s0", "main-s1")
+    assert dict(profile.run("main-arm").params) == {"arm": "main"}

@@ -37,6 +37,7 @@ NAMES = (
     "learning_curve",
     "lolo",
     "findings",
+    "arm",
 )
 COMMON_PARAMS = {"profile", "run_id", "runs_root"}
 SPECIFIC_PARAMS = {
@@ -49,7 +50,8 @@ SPECIFIC_PARAMS = {
     "label_noise": {"arms", "data_root"},
     "learning_curve": {"run_ids", "reference", "metric"},
     "lolo": {"matrix", "recipes", "targets"},
-    "findings": {"headline", "table1_pairs", "evidence", "targets"},
+    "findings": {"headline", "table1_pairs", "evidence", "targets", "lolo_matrix", "lolo_recipes"},
+    "arm": {"arm"},
 }
 IMPORTS = {
     # the one notebook that trains (and explains the trained model: Grad-CAM)

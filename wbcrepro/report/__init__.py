@@ -13,6 +13,7 @@ every page shows the same thing in the same way. One module per page kind:
 ``experiment_page``    one run: status, metrics tables, the paper beside it
 ``figures``            one run's pictures: confusion matrix, curves, examples, Grad-CAM panel
 ``ablation_page``      runs that differ in one setting, side by side
+``arm_page``           one arm: its seeds' mean, interval and range, then the median seed
 ``table1_page``        the paper's Table 1 (quoted) beside our runs
 ``claims_page``        the claims ledger
 ``label_noise_page``   PBC's band/segmented labels against WBCAtt's nucleus shapes
@@ -38,6 +39,7 @@ from __future__ import annotations
 import seaborn as sns
 
 from wbcrepro.report import (
+    arm_page,
     costs_page,
     crossdomain_page,
     crossval,  # registers how load_runs reads a cross-validation ("a-f0+a-f1+...")
@@ -99,6 +101,7 @@ from wbcrepro.report.headers import (
     header_for_data,
     header_for_run,
     header_for_runs,
+    synthetic_data_note,
     synthetic_note,
 )
 from wbcrepro.report.landing_page import (
@@ -140,6 +143,7 @@ __all__ = [
     "ablation_recall_table",
     "ablation_table",
     "ablation_verdict",
+    "arm_page",
     "arm_run_ids",
     "claim_verdict",
     "claims_counts",
@@ -198,6 +202,7 @@ __all__ = [
     "selected_epoch",
     "show_gradcam",
     "split_ids",
+    "synthetic_data_note",
     "synthetic_note",
     "table1",
     "table1_details",

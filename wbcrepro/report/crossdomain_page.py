@@ -71,6 +71,11 @@ def header(record: Mapping[str, Any], profile: str) -> Markdown:
     return Markdown((SYNTHETIC_NOTE + "\n\n" if _is_synthetic(record) else "") + text)
 
 
+def synthetic_note(record: Mapping[str, Any]) -> Markdown | None:
+    """The synthetic banner for the top of the page (its header is folded at the end), or None."""
+    return Markdown(SYNTHETIC_NOTE) if _is_synthetic(record) else None
+
+
 def preprocessing_text(record: Mapping[str, Any]) -> str:
     """How the target's images were read: by the path ``wbcrepro predict`` and the run's own
     evaluation share, or (an older record) at full size."""

@@ -195,6 +195,12 @@ def collapsed(table: Markdown, summary: str = PROVENANCE_SUMMARY) -> Markdown:
     return Markdown(f"{banner}<details><summary>{summary}</summary>\n\n{text}\n\n</details>")
 
 
+def synthetic_data_note(dataset: str) -> Markdown | None:
+    """The synthetic banner for the top of a data page when its dataset is synthetic, else None."""
+    spec = dataset_spec(dataset)
+    return Markdown(SYNTHETIC_BANNER) if spec and spec.synthetic else None
+
+
 def synthetic_note(records: Sequence[RunRecord]) -> Markdown | None:
     """The synthetic banner alone, for the top of a page whose header is folded at its end;
     None (no output at all) when no run is synthetic."""

@@ -26,14 +26,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from wbcrepro.reproduction.profiles import Profile, load_profile, runs_root_rel
+from wbcrepro.reproduction.profiles import Profile, RunSpec, load_profile, runs_root_rel
 from wbcrepro.reproduction.records import read_record, record_path
+from wbcrepro.reproduction.roles import ARM_NOTEBOOK, ARM_SUFFIX, PAGE, role_of
 
 SYNTHETIC_BANNER = (
     "SYNTHETIC DATA: every number in this build comes from procedurally drawn images, "
@@ -108,7 +110,7 @@ def toc_data(profile: Profile | str, repo: str | os.PathLike | None = None) -> t
     profile = _resolve(profile, repo)
     root = profile.repo
     left_out: list[LeftOut] = []
-    by_section: dict[str, list[dict[str, str]]] = {}
+    nodes: dict[str, dict[str, Any]] = {}
     for spec in profile.runs:
         stem = f"{runs_root_rel(profile.name)}/{spec.id}"
         record = read_record(record_path(profile, spec.id))
@@ -118,16 +120,30 @@ def toc_data(profile: Profile | str, repo: str | os.PathLike | None = None) -> t
         if record is not None and record.get("status") != "complete":
             left_out.append(LeftOut(spec.id, f"run record says {record.get('status')!r}"))
             continue
-        by_section.setdefault(spec.section, []).append({"file": stem, "title": spec.display_title})
+        nodes[spec.id] = {"file": stem, "title": spec.display_title}
+    by_section: dict[str, list[dict[str, Any]]] = {}
+    for spec in profile.runs:  # children in profile order, under a parent that is in the book
+        if spec.id not in nodes:
+            continue
+        parent = toc_parent(spec, profile.runs)
+        siblings = nodes[parent].setdefault("sections", []) if parent in nodes else None
+        (by_section.setdefault(spec.section, []) if siblings is None else siblings).append(
+            nodes[spec.id]
+        )
 
     landing = by_section.get(LANDING_SECTION, [])  # at most one (profiles.py checks)
     parts = []
     if landing:
         parts.append({"caption": INTRO_CAPTION, "chapters": [{"file": INTRO}]})
     for caption, pages, section in PARTS:
-        chapters = [{"file": f"book/{p}"} for p in pages if _page_exists(root, f"book/{p}")]
-        if section:
-            chapters += by_section.get(section, [])
+        chapters: list[dict[str, Any]] = [
+            {"file": f"book/{p}"} for p in pages if _page_exists(root, f"book/{p}")
+        ]
+        runs = by_section.get(section, []) if section else []
+        if chapters and runs:  # the part's own page introduces its runs: they hang under it
+            chapters[0]["sections"] = runs
+        else:
+            chapters += runs
         if chapters:
             parts.append({"caption": caption, "chapters": chapters})
     root_page = landing[0]["file"] if landing else INTRO
@@ -135,6 +151,28 @@ def toc_data(profile: Profile | str, repo: str | os.PathLike | None = None) -> t
     if parts:
         toc["parts"] = parts
     return toc, left_out
+
+
+def toc_parent(run: RunSpec, runs: Sequence[RunSpec]) -> str | None:
+    """The run whose page a run's page hangs under in the table of contents, or None (a chapter).
+
+    The sidebar would otherwise list every seed of every arm. A seed run hangs under its arm's
+    page (``<arm>-arm``); an arm's page, or a training run without seeds, under the first page of
+    its section (in profile order) that presents it as a part of itself (a role that ``groups``:
+    an ablation its arms, leave-one-lab-out its labs, a cross-validation its folds). Other pages
+    stay chapters: a page that merely cites a run (a model card, Table 1) does not own it.
+    """
+    if run.arm != run.id:
+        page = f"{run.arm}{ARM_SUFFIX}"
+        return page if any(other.id == page for other in runs) else None
+    if role_of(run.notebook).kind == PAGE and run.notebook != ARM_NOTEBOOK:
+        return None
+    own = set(run.reads) if run.notebook == ARM_NOTEBOOK else {run.id}
+    for other in runs:
+        reads = set(other.reads)
+        if other.section == run.section and role_of(other.notebook).groups and own < reads:
+            return other.id
+    return None
 
 
 def write_toc(

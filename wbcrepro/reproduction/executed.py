@@ -86,7 +86,7 @@ def make_portable(notebook: str | os.PathLike, repo: str | os.PathLike) -> None:
     atomic_write(path, lambda tmp: nbformat.write(nb, tmp))
 
 
-GENERIC_TITLES = ("Experiment", "Ablation", "Data overview", "Cross-domain evaluation")
+GENERIC_TITLES = ("Experiment", "Ablation", "Data overview", "Cross-domain evaluation", "Arm")
 """First headings of notebooks that many runs share: on the page (and in the browser's tab) each
 becomes its run's own title from the profile, so no two pages are both called "Experiment"."""
 

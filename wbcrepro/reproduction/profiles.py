@@ -29,16 +29,15 @@ Format (every key except ``runs`` is optional)::
         params: {dataset: synthetic}   # flat scalars; they win over `defaults`
                                 # ({<<: *levers, dataset: synthetic} merges an anchor in)
         seeds: [0, 1, 2]        # optional: one run per training seed, ids main-synthetic-s0 ...
+                                # and a page of the seeds together, main-synthetic-arm
         reads: [main-synthetic] # optional: runs or arms (an arm: its seed runs) this run reads,
                                 # besides those its notebook's parameters name (roles.ROLES)
 
-Why ``defaults_for``: papermill injects every parameter it is given, even ones a notebook does not
-declare, so training defaults such as ``epochs`` would silently appear in a data overview notebook.
-Limiting defaults to the notebooks that take the training config keeps each injected cell honest.
+``defaults_for`` because papermill injects every parameter it is given, even undeclared ones:
+training defaults such as ``epochs`` would silently appear in a data overview notebook.
 
 Every id a run reads (``reads:`` or derived, such as an ablation's ``run_ids``) must name a run
-or arm of the profile, or loading fails naming the profile, the run and the id: a page reading a
-misspelt id would otherwise render an empty table after an hour of training.
+or arm of the profile, or loading fails naming the profile, the run and the id.
 
 Every run additionally receives ``profile``, ``run_id`` and ``runs_root`` (the folder, relative to
 the repository root, that holds all run folders of the profile); those names are reserved.
@@ -61,7 +60,7 @@ from wbcrepro.reproduction.notebook_params import (
     check_parameters,
     declared_defaults,
 )
-from wbcrepro.reproduction.roles import RoleError, resolve_reads
+from wbcrepro.reproduction.roles import ARM_NOTEBOOK, ARM_SUFFIX, RoleError, resolve_reads
 
 REPO_ENV = "WBCREPRO_REPO"
 """Environment variable naming the repository root (tests point it at a temporary folder)."""
@@ -177,13 +176,11 @@ class Profile:
         return self.repo / runs_root_rel(self.name)
 
     def run(self, run_id: str) -> RunSpec:
-        for spec in self.runs:
-            if spec.id == run_id:
-                return spec
-        raise ProfileError(
-            f"{self.path}: no run with id {run_id!r}; known ids: "
-            + ", ".join(spec.id for spec in self.runs)
-        )
+        found = [spec for spec in self.runs if spec.id == run_id]
+        if not found:
+            known = ", ".join(spec.id for spec in self.runs)
+            raise ProfileError(f"{self.path}: no run with id {run_id!r}; known ids: {known}")
+        return found[0]
 
     @property
     def run_ids(self) -> list[str]:
@@ -194,9 +191,7 @@ class Profile:
 def list_profiles(repo: str | os.PathLike | None = None) -> list[str]:
     """Names of the profiles in ``profiles/`` (sorted)."""
     folder = profiles_dir(repo)
-    if not folder.is_dir():
-        return []
-    return sorted(p.stem for p in folder.glob("*.yaml"))
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
 def load_profile(name_or_path: str | os.PathLike, repo: str | os.PathLike | None = None) -> Profile:
@@ -313,6 +308,10 @@ def _parse(raw: Any, path: Path, root: Path) -> Profile:
             runs.append(
                 RunSpec(seeded_id, notebook, section, seeded_title, seeded, run_id, tuple(reads))
             )
+        page_id = f"{run_id}{ARM_SUFFIX}"
+        if (nb_dir / ARM_NOTEBOOK).is_file() and page_id not in seen:  # one page for the seeds
+            seen.add(page_id)
+            runs.append(RunSpec(page_id, ARM_NOTEBOOK, section, title, {"arm": run_id}, page_id))
 
     try:  # what each run reads: its notebook's parameters over the notebook's own defaults
         runs = resolve_reads(runs, lambda s: {**declared_defaults(nb_dir / s.notebook), **s.params})
@@ -385,7 +384,7 @@ def _flat_params(value: Any, where: str, fail) -> dict[str, Scalar]:
     TrainConfig.from_flat take, and what a run record can compare exactly."""
     if not isinstance(value, dict):
         raise fail(f"{where} must be a mapping of flat scalars, got {type(value).__name__}")
-    out: dict[str, Scalar] = {}
+    out = {}
     for key, item in value.items():
         if not isinstance(key, str) or not key.isidentifier():
             raise fail(f"{where}: parameter name {key!r} is not a Python identifier")

@@ -98,12 +98,15 @@ class Role:
     reads: Reads = _nothing
     reads_all: bool = False
     """Reads every other run of the profile (the findings page summarises them all)."""
+    groups: bool = False
+    """Presents the runs it reads as parts of itself (an ablation its arms, leave-one-lab-out its
+    held-out labs): in the book's table of contents they hang under it (``book.toc_parent``)."""
 
 
 ROLES: dict[str, Role] = {
     "experiment.ipynb": Role(TRAINS),
     "data_overview.ipynb": Role(DATA),
-    "ablation.ipynb": Role(PAGE, _ids("run_ids")),
+    "ablation.ipynb": Role(PAGE, _ids("run_ids"), groups=True),
     "table1.ipynb": Role(PAGE, _mapping("pairs", ",")),
     "claims.ipynb": Role(PAGE, _mapping("evidence", ";")),
     "findings.ipynb": Role(PAGE, reads_all=True),
@@ -112,9 +115,15 @@ ROLES: dict[str, Role] = {
         PAGE, _all(_ids("source_run", "crossdomain_runs"), _mapping("new_lab_estimate", ","))
     ),
     "label_noise.ipynb": Role(PAGE, _ids("arms")),
-    "learning_curve.ipynb": Role(PAGE, _ids("run_ids", "reference")),
-    "lolo.ipynb": Role(PAGE, _mapping("matrix", ",")),
+    "learning_curve.ipynb": Role(PAGE, _ids("run_ids", "reference"), groups=True),
+    "lolo.ipynb": Role(PAGE, _mapping("matrix", ","), groups=True),
+    "arm.ipynb": Role(PAGE, _ids("arm"), groups=True),
 }
+ARM_NOTEBOOK = "arm.ipynb"
+ARM_SUFFIX = "-arm"
+"""Every profile entry with ``seeds`` also gets a page of its own, ``<entry id>-arm``
+(:data:`ARM_NOTEBOOK`): the seeds together. A suffix, not the entry's id, because that id
+already stands for the seed runs wherever a page reads it."""
 UNLISTED = Role(PAGE)
 """A notebook not in :data:`ROLES`: a page that reads only what ``reads:`` declares."""
 
