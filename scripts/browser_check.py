@@ -233,8 +233,11 @@ CHECK_JS = r"""
   const IS_LANDING = __IS_LANDING__;
   const GENERIC_TITLES = __GENERIC_TITLES__;
   const failures = [];
+  // checkVisibility: an entry inside a closed <details> (a collapsed sidebar section) keeps its
+  // boxes in Chromium but is not shown; checkVisibility says so, getClientRects does not
   const visible = (el) => el.getClientRects().length > 0
-    && getComputedStyle(el).visibility !== 'hidden';
+    && getComputedStyle(el).visibility !== 'hidden'
+    && (typeof el.checkVisibility !== 'function' || el.checkVisibility({visibilityProperty: true}));
   const name = (el) => (el.innerText || '').trim().replace(/\s+/g, ' ').slice(0, 60);
   const root = document.scrollingElement || document.documentElement;
   if (root.scrollWidth > window.innerWidth) {
