@@ -373,8 +373,6 @@ def default_pages(html: Path) -> dict[str, str | None]:
         "seed": "book/runs/*/lolo-*-s0.html",
     }
     pages.update({name: first(glob) for name, glob in optional.items() if first(glob)})
-    if "seed" not in pages and first("book/runs/*/*-s0.html"):
-        pages["seed"] = first("book/runs/*/*-s0.html")
     return pages
 
 
