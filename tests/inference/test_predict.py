@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -12,14 +13,16 @@ from tests.conftest import SHARED_DATA
 from tests.fixtures.model_run_folders import DS_STORE, cell_image, make_run_folder, truncated_jpeg
 from wbcrepro.classes import PAPER_CLASSES
 from wbcrepro.cli import main
+from wbcrepro.inference import predict as predict_module
 from wbcrepro.inference import shipped
-from wbcrepro.inference.loading import load_model
+from wbcrepro.inference.loading import Probabilities, load_model
 from wbcrepro.inference.predict import (
     NoImagesError,
     collect_images,
     parse_extensions,
     predict_images,
     skipped_csv_path,
+    write_predictions,
 )
 from wbcrepro.inference.shipped import export_model
 
@@ -82,8 +85,8 @@ def test_unreadable_files_are_listed_skipped_and_fail_the_exit_status(
     assert set(table["predicted"]) <= set(PAPER_CLASSES)
     assert ((table[CLASS_COLUMNS].sum(axis=1) - 1).abs() < 1e-4).all()
     assert (table["confidence"] == table[CLASS_COLUMNS].max(axis=1)).all()
-    merged = table["p_segmented_neutrophil"] + table["p_band_neutrophil"]
-    assert ((table["merged_neutrophil"] - merged).abs() < 2e-6).all()
+    merged = (table["p_segmented_neutrophil"] + table["p_band_neutrophil"]).round(6)
+    assert (table["merged_neutrophil"] == merged).all()
     bad = {str(cells / "broken.jpg"), str(cells / ".DS_169665.jpg")}
     skipped = pd.read_csv(skipped_csv_path(csv_path))
     assert skipped_csv_path(csv_path) == tmp_path / "out" / "pred.skipped.csv"
@@ -221,3 +224,49 @@ def test_pbc_neutrophil_folder_lists_the_renamed_ds_store(model_files, tmp_path,
     n_images = sum(1 for p in folder.iterdir() if p.suffix == ".jpg") - 1
     assert len(pd.read_csv(csv_path)) == n_images
     assert f"read {n_images} image(s), skipped 1 unreadable" in err
+
+
+# --- one probability, one value -----------------------------------------------------------------
+def known_probabilities(n: int) -> np.ndarray:
+    """Seeded float32 softmax rows, as the model returns them. Among 400 of them, float32 and
+    float64 copies of one probability round to different sixth decimals (checked below): the
+    rows on which ``confidence`` and its ``p_<class>`` column used to disagree."""
+    rows = np.random.default_rng(7).dirichlet(np.ones(len(PAPER_CLASSES)), size=n)
+    return rows.astype(np.float32)
+
+
+@pytest.mark.parametrize("label_space", [None, "five-class"])
+def test_every_probability_is_written_once_and_confidence_is_that_value(
+    model_files, tmp_path, monkeypatch, label_space
+) -> None:
+    """A model whose outputs are known (the probabilities are given): after the CSV round trip,
+    ``confidence`` equals the answer's column exactly, ``merged_neutrophil`` is the rounded sum
+    of the two neutrophil columns the CSV shows, and in the five-class space the neutrophil
+    answer's confidence is that same merged value."""
+    probs = known_probabilities(400)
+    old_f32 = pd.Series(probs.ravel().round(6)).astype(str).astype(float).to_numpy()
+    assert (old_f32 != probs.ravel().astype(np.float64).round(6)).any()  # the data can fail
+    images = [tmp_path / f"cell{i}.jpg" for i in range(len(probs))]
+    known = Probabilities(list(range(len(probs))), np.log(probs), probs, [])
+    monkeypatch.setattr(predict_module, "class_probabilities", lambda *a, **k: known)
+    result = predict_images(load_model(model_files[1]), images, label_space=label_space)
+    csv_path = tmp_path / "pred.csv"
+    write_predictions(result, csv_path)
+    table = pd.read_csv(csv_path)
+
+    merged = (table["p_segmented_neutrophil"] + table["p_band_neutrophil"]).round(6)
+    assert (table["merged_neutrophil"] == merged).all()
+    assert (table[CLASS_COLUMNS] == probs.astype(np.float64).round(6)).all().all()
+    if label_space is None:
+        answer = table[CLASS_COLUMNS].to_numpy().argmax(1)
+        assert table["predicted"].tolist() == [PAPER_CLASSES[i] for i in answer]
+        assert (table["confidence"] == table[CLASS_COLUMNS].max(axis=1)).all()
+    else:
+        neutrophil = table["predicted"] == "neutrophil"
+        assert neutrophil.any() and (~neutrophil).any()
+        assert (
+            table.loc[neutrophil, "confidence"] == table.loc[neutrophil, "merged_neutrophil"]
+        ).all()
+        others = table.loc[~neutrophil]
+        shown = [others.at[i, f"p_{c}"] for i, c in others["predicted"].items()]
+        assert (others["confidence"] == shown).all()

@@ -41,6 +41,21 @@ the two apart calls a neutrophil. Not prefixed ``p_``: the ``p_<class>`` columns
 model's own distribution (they sum to 1)."""
 
 
+PROBABILITY_DECIMALS = 6
+"""Every probability in the CSV is rounded once, to this many decimals, as float64."""
+
+
+def shown_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """The probabilities as the CSV shows them: float64, rounded once.
+
+    Every other number of a row derives from these (``confidence`` is the shown probability of
+    the answer, or the rounded sum of the shown ones in a merged label space;
+    ``merged_neutrophil`` the rounded sum of the two shown neutrophil columns). Rounding float32
+    and float64 copies of one probability separately made ``confidence`` and its ``p_<class>``
+    column differ in the sixth decimal on some machines."""
+    return np.round(np.asarray(probabilities, dtype=np.float64), PROBABILITY_DECIMALS)
+
+
 def parse_extensions(text: str | None) -> tuple[str, ...]:
     """``".jpg,PNG"`` -> ``(".jpg", ".png")``; ``None`` -> every image type the package reads."""
     if text is None:
@@ -114,21 +129,24 @@ def predict_images(
         loaded, paths, batch_size, num_workers, skip_unreadable=True, progress=progress
     )
     probs = result.probabilities
-    merged, answers = decide(probs, names, mapping)
+    shown = shown_probabilities(probs)
+    merged, answers = decide(shown, names, mapping)
+    merged = merged.round(PROBABILITY_DECIMALS)  # sums of shown values, without float dust
     rows = np.arange(len(answers))
     table = pd.DataFrame(
         {
             "path": [str(paths[i]) for i in result.indices],
             "predicted": [mapping.columns[i] for i in answers],
-            "confidence": merged[rows, answers].round(6),
+            "confidence": merged[rows, answers],
         }
     )
     flags = unsure_flags(probs, loaded.unsure)
     table["unsure"] = flags if flags is not None else pd.Series([pd.NA] * len(table), dtype=object)
     for i, name in enumerate(names):
-        table[f"p_{name}"] = probs[:, i].round(6)
+        table[f"p_{name}"] = shown[:, i]
     if set(NEUTROPHILS) <= set(names):  # the five-class neutrophil, for other labs' labels
-        table[MERGED_NEUTROPHIL] = sum(probs[:, names.index(n)] for n in NEUTROPHILS).round(6)
+        merged_neutrophil = sum(shown[:, names.index(n)] for n in NEUTROPHILS)
+        table[MERGED_NEUTROPHIL] = np.round(merged_neutrophil, PROBABILITY_DECIMALS)
     skipped = [(str(paths[i]), error) for i, error in result.skipped]
     return Predictions(
         table,
