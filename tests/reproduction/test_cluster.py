@@ -248,15 +248,23 @@ def test_local_executor_runs_each_data_run_as_a_job_and_pages_here(repo: Path) -
 
 
 SLOW_STEPS = """
-import time
+import os, time
 steps = Path(runs_root) / run_id / "steps.txt"
 done = steps.read_text().split() if steps.exists() else []
+first = not Path("blocked-once").exists()
 with open("executions.log", "a") as log:
     log.write(f"start {len(done)}\\n")
 for step in range(len(done), 6):
-    time.sleep(1)
     with open(steps, "a") as f:  # the run's checkpoint: one line per finished step
         f.write(f"{step}\\n")
+    if first and step == 1:  # past the time limit: only the scheduler's signal ends this start
+        Path("blocked-once").touch()
+        with open("executions.log", "a") as log:
+            log.write("blocked\\n")
+        parent, waited = os.getppid(), time.time()
+        while os.getppid() == parent and time.time() - waited < 120:
+            time.sleep(0.2)  # until the requeue ends the job (then this orphan writes nothing)
+        raise RuntimeError("the first start was never signalled (or its job ended)")
 """
 
 
@@ -264,15 +272,18 @@ for step in range(len(done), 6):
 def test_a_local_job_past_its_time_limit_is_requeued_and_resumes(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The job gets the checkpoint signal 7 s into a 10 s limit, is requeued, and the run
-    continues from its last step instead of starting over."""
+    """The first start blocks after two steps, so only the time limit ends it: the job gets the
+    checkpoint signal 15 s into a 30 s limit, is requeued, and the run continues from its last
+    step instead of starting over. No step's timing matters: a loaded machine that starts the
+    kernel slowly gets the signal later in the same place (it fails only if a start takes longer
+    than 15 s, three times)."""
     make_notebook(repo / "notebooks" / "data_overview.ipynb", extra=SLOW_STEPS)
     write_profile(repo, "runs: [{id: slow, notebook: data_overview.ipynb, section: data}]", "slow")
     real = cluster_module.make_executor
 
     def short_limit(*args, **kwargs):
         executor = real(*args, **kwargs)
-        executor.update_parameters(timeout_min=10 / 60, signal_delay_s=3)
+        executor.update_parameters(timeout_min=30 / 60, signal_delay_s=15)
         return executor
 
     monkeypatch.setattr("wbcrepro.reproduction.jobs.make_executor", short_limit)
@@ -281,6 +292,7 @@ def test_a_local_job_past_its_time_limit_is_requeued_and_resumes(
     log = (repo / "executions.log").read_text().splitlines()
     starts = [line for line in log if line.startswith("start ")]
     assert starts[0] == "start 0" and len(starts) >= 2 and starts[-1] != "start 0", log
+    assert "blocked" in log, log  # the first start was ended by the limit, not by its own end
     steps = (repo / "book" / "runs" / "slow" / "slow" / "steps.txt").read_text().split()
     assert steps == [str(i) for i in range(6)]  # every step once: resumed, not restarted
     record = read_record(record_path(load_profile("slow"), "slow"))
