@@ -1,34 +1,41 @@
 #!/usr/bin/env python
-"""Look at a built book the way a reader does: in a browser, 1280 px wide.
+"""Look at a built book the way a reader does: in a browser, 1280 px wide, every page.
 
 The book's HTML can be valid and its build warning-free while a page still reads badly: a table
 wider than the text column (a horizontal scroll bar on a laptop), a notebook's parameters cell
-showing ``profile = 'smoke'`` above the findings, an image that does not load. Only a browser
-sees those, so this script serves a built book on 127.0.0.1, opens a few pages in headless
-Chromium at 1280x900 (driven over the DevTools protocol with ``websocket-client``; no driver
-binary, nothing from the network) and checks each page:
+showing ``profile = 'smoke'`` above the findings, an image that does not load, a cell cut with
+"...". Only a browser sees those, so this script serves a built book on 127.0.0.1, opens every
+page of it in sequence in one headless Chromium at 1280x900 (driven over the DevTools protocol
+with ``websocket-client``; no driver binary, nothing from the network) and checks each page:
 
 * no horizontal overflow: ``document.scrollingElement.scrollWidth <= window.innerWidth``, no
   table wider than any box it sits in, up to the article (a wider one spills or scrolls), and no
   code block or cell output wider than its column (output is wrapped, never clipped);
+* no table cell cut with "..." (pandas' 50-character default), no pandas row index (0, 1, ...)
+  shown as a column, and no count printed as a float (``160.0`` in a ``support`` column, or a
+  whole column of ``X.0`` above 1);
+* no Python repr in a cell's output: a cell's value shown as plain text (``'a string'``,
+  ``<IPython.core.display.Markdown object>``, a list, a Series, an object's address);
 * at most ``MAX_SIDEBAR`` entries visible in the sidebar, and no page titled by a notebook's
   generic heading ("Experiment", ...): a page's title names its run or arm;
 * on the landing page, a figure, and no run id shown before it (results first; provenance is
   folded at the end);
 * no visible parameters cell: no element tagged ``injected-parameters`` / ``parameters``, and no
   code cell showing ``profile = `` or ``Parameters:``;
-* every ``<img>`` loaded (``naturalWidth > 0``);
+* every ``<img>`` loaded (``naturalWidth > 0``).
 
-and saves a full-page screenshot of each as ``<out>/<page>.png``. It exits 1 listing every
-failure, 2 when it cannot run (no Chromium, no book), 0 otherwise::
+Screenshots (full page, ``<out>/<page>.png``, ``/`` in a page's path written ``__``): by default
+of the pages a reader opens first (the landing page, an experiment page, Table 1, an ablation,
+the claims and a seed page, named so) and of every page that failed; ``--screenshots all`` or
+``failed`` changes that. The last line says how many pages were checked and how many failures
+were found (``browser check: 142 pages, 0 failure(s)``). It exits 1 listing every failure, 2
+when it cannot run (no Chromium, no book), 0 otherwise::
 
     python scripts/browser_check.py _build/smoke/_build/html     # screenshots: _build/screenshots
+    python scripts/browser_check.py _build/cpu/_build/html        # every page of the cpu book
     python scripts/browser_check.py _build/cpu/_build/html --page claims=book/runs/cpu/claims.html
 
-The pages checked by default: ``landing`` (the root page ``index.html`` redirects to), an
-``experiment`` page (the first ``book/runs/*/main-*.html``), ``table1``, and, when the book has
-them, the first ``ablation`` page and ``claims``. Importable: ``tests/test_browser.py`` calls
-:func:`check_book`.
+Importable: ``tests/test_browser.py`` calls :func:`check_book`.
 """
 
 from __future__ import annotations
@@ -232,6 +239,13 @@ CHECK_JS = r"""
   const MAX_SIDEBAR = __MAX_SIDEBAR__;
   const IS_LANDING = __IS_LANDING__;
   const GENERIC_TITLES = __GENERIC_TITLES__;
+  // a cell output that is a value's repr: a quoted string, a container, an object's address,
+  // a pandas Series, a numpy array or a path object
+  const REPR = [/^(['"])[^]*\1$/, /^[\[{(]['"\d]/, / object at 0x[0-9a-f]+>/, /<[\w.]+ object>/,
+    /\ndtype: \w+$/, /^array\(/, /^(Posix|Windows)?Path\(/];
+  // a column that counts things (images, supports, seeds): its values are integers
+  const COUNT_HEADER =
+    /(^|[^a-z])(n|count|counts|support|images|cells|seeds|runs|epochs?|files)([^a-z]|$)/i;
   const failures = [];
   // checkVisibility: an entry inside a closed <details> (a collapsed sidebar section) keeps its
   // boxes in Chromium but is not shown; checkVisibility says so, getClientRects does not
@@ -285,6 +299,56 @@ CHECK_JS = r"""
       failures.push(`a code cell shows parameters: "${name(el)}"`);
     }
   });
+  // what a notebook's output should never show a reader
+  document.querySelectorAll('td, th').forEach((cell) => {
+    const text = (cell.innerText || '').trim();
+    if (visible(cell) && /(\.\.\.|\u2026)$/.test(text) && text.length > 3) {
+      failures.push(`table cell "${name(cell)}" is cut with "..."`);
+    }
+  });
+  document.querySelectorAll('.cell_output pre').forEach((pre) => {
+    if (!visible(pre)) return;
+    const text = (pre.innerText || '').trim();
+    const value = pre.closest('.output.text_plain') !== null;  // a cell's value, not print()
+    if (REPR.some((pattern) => pattern.test(text)) || (value && text)) {
+      failures.push(`output shows a Python value's repr: "${name(pre)}"`);
+    }
+  });
+  document.querySelectorAll('table').forEach((table) => {
+    if (!visible(table)) return;
+    const rows = Array.from(table.querySelectorAll('tbody tr'));
+    // a column's header: its non-empty cells over every header row (pandas puts the index's
+    // name in a second row)
+    const headers = [];
+    table.querySelectorAll('thead tr').forEach((tr) => {
+      Array.from(tr.children).forEach((c, i) => {
+        const text = (c.innerText || '').trim();
+        headers[i] = [headers[i], text].filter((t) => t).join(' ');
+      });
+    });
+    for (let i = 0; i < headers.length; i++) headers[i] = headers[i] || '';
+    const column = (i) => rows.map((r) => r.children[i]).filter((c) => c)
+      .map((c) => (c.innerText || '').trim());
+    const first = column(0);
+    if (rows.length >= 2 && headers.length && headers[0] === ''
+        && first.length === rows.length && first.every((t, i) => t === String(i))) {
+      failures.push(`table "${name(table.querySelector('tr') || table)}" shows pandas' row `
+        + 'index (0, 1, ...) as a column');
+    }
+    headers.forEach((header, i) => {
+      const values = column(i).filter((t) => t !== '' && t !== '-' && t !== '\u2013');
+      const floats = values.filter((t) => /^-?\d[\d,]*\.0+$/.test(t));
+      const counted = COUNT_HEADER.test(header)
+        && !/%|accuracy|recall|rate|mean|fraction|per/i.test(header);
+      // a whole column of X.0 above 1 (not a proportion that happens to be 0.0 or 1.0)
+      const integral = values.length >= 3 && floats.length === values.length
+        && floats.some((t) => Math.abs(parseFloat(t.replace(/,/g, ''))) > 1);
+      if (floats.length && (counted || integral)) {
+        failures.push(`table column "${header.slice(0, 40)}" shows a count as a float `
+          + `("${floats[0]}")`);
+      }
+    });
+  });
   if (IS_LANDING) {  // results first: the headline figure before any run id
     const scope = 'article img, main img';
     const figure = Array.from(document.querySelectorAll(scope)).find(visible);
@@ -323,7 +387,9 @@ def _load(devtools: DevTools, url: str, timeout: float = 60.0) -> None:
 
 
 def screenshot(devtools: DevTools, path: Path) -> Path:
-    """A full-page PNG of the loaded page (1280 px wide, cut at MAX_SCREENSHOT_HEIGHT)."""
+    """A full-page PNG of the loaded page (1280 px wide, cut at MAX_SCREENSHOT_HEIGHT), from its
+    top left corner."""
+    devtools.evaluate("window.scrollTo(0, 0)")
     size = devtools.call("Page.getLayoutMetrics")["cssContentSize"]
     height = min(MAX_SCREENSHOT_HEIGHT, max(HEIGHT, int(size["height"])))
     shot = devtools.call(
@@ -337,32 +403,43 @@ def screenshot(devtools: DevTools, path: Path) -> Path:
     return path
 
 
-def check_page(devtools: DevTools, url: str, name: str, out_dir: Path) -> list[str]:
-    """Load ``url``, check it, save ``out_dir/<name>.png``; the failures, each prefixed by the
-    page's name."""
+def check_page(
+    devtools: DevTools, url: str, name: str, out_dir: Path, shoot: bool | None = True
+) -> list[str]:
+    """Load ``url`` and check it; the failures, each prefixed by the page's name. Saves
+    ``out_dir/<name>.png`` when ``shoot`` is true, or when it is None and the page failed."""
     _load(devtools, url)
     script = CHECK_JS.replace("__MAX_SIDEBAR__", str(MAX_SIDEBAR))
     script = script.replace("__IS_LANDING__", "true" if name == "landing" else "false")
     result = devtools.evaluate(script.replace("__GENERIC_TITLES__", json.dumps(GENERIC_TITLES)))
-    screenshot(devtools, out_dir / f"{name}.png")
+    if shoot or (shoot is None and result["failures"]):
+        screenshot(devtools, out_dir / f"{name.replace('/', '__')}.png")
     return [f"{name} ({url}): {failure}" for failure in result["failures"]]
 
 
 _REDIRECT = re.compile(r"""url=([^"'>\s]+)""", re.IGNORECASE)
+NOT_PAGES = ("genindex.html", "search.html", "py-modindex.html")
+"""Sphinx's generated pages, which hold no content of the book."""
+
+
+def landing_page(html: Path) -> str | None:
+    """The page the root ``index.html`` redirects to (the book's landing page), or None."""
+    index = html / "index.html"
+    match = _REDIRECT.search(index.read_text(encoding="utf-8")) if index.is_file() else None
+    return match.group(1) if match else None
 
 
 def default_pages(html: Path) -> dict[str, str | None]:
-    """Page name -> path relative to ``html`` (None when the book has no such page: a failure
-    for the required ones, ``landing``, ``experiment`` and ``table1``)."""
+    """The pages a reader opens first, by role -> path relative to ``html`` (None when the book
+    has no such page: a failure for the required ones, ``landing``, ``experiment`` and
+    ``table1``). Each of them is checked and photographed."""
 
     def first(pattern: str) -> str | None:
         found = sorted(html.glob(pattern))
         return found[0].relative_to(html).as_posix() if found else None
 
-    index = html / "index.html"
-    match = _REDIRECT.search(index.read_text(encoding="utf-8")) if index.is_file() else None
     pages: dict[str, str | None] = {
-        "landing": match.group(1) if match else None,
+        "landing": landing_page(html),
         "experiment": first("book/runs/*/main-*.html"),
         "table1": first("book/runs/*/table1.html"),
     }
@@ -376,23 +453,45 @@ def default_pages(html: Path) -> dict[str, str | None]:
     return pages
 
 
+def all_pages(html: Path) -> dict[str, str | None]:
+    """Every page of the built book: the :func:`default_pages` under their role's name, then
+    every other HTML page (not the root redirect, Sphinx's index and search pages, or static
+    files) under its path without ``.html``."""
+    pages = default_pages(html)
+    named = set(pages.values())
+    for path in sorted(html.rglob("*.html")):
+        rel = path.relative_to(html)
+        if rel.parts[0].startswith("_") or rel.as_posix() in ("index.html", *NOT_PAGES):
+            continue
+        if rel.as_posix() not in named:
+            pages[rel.with_suffix("").as_posix()] = rel.as_posix()
+    return pages
+
+
 def check_book(
     html: str | os.PathLike,
     out_dir: str | os.PathLike = DEFAULT_OUT,
     pages: Mapping[str, str | None] | None = None,
     executable: str | None = None,
-) -> list[str]:
-    """Check ``pages`` (default :func:`default_pages`) of the built book in ``html``; the list of
-    failures (empty when every page reads well). Raises :class:`BrowserError` when Chromium is
-    missing or cannot be driven."""
+    screenshots: str = "default",
+) -> tuple[list[str], int]:
+    """Check ``pages`` (default: :func:`all_pages`) of the built book in ``html``, in one
+    browser, in sequence; (the failures, empty when every page reads well; the number of pages
+    checked). ``screenshots``: ``default`` photographs the :func:`default_pages` and every page
+    that failed, ``all`` every page, ``failed`` only the failed ones. Raises
+    :class:`BrowserError` when Chromium is missing or cannot be driven."""
+    if screenshots not in SCREENSHOTS:
+        raise ValueError(f"screenshots must be one of {SCREENSHOTS}, got {screenshots!r}")
     html, out_dir = Path(html), Path(out_dir)
     executable = executable or find_chromium()
     if executable is None:
         raise BrowserError(INSTALL_HINT)
     if not (html / "index.html").is_file():
         raise BrowserError(f"{html} holds no built book (no index.html)")
-    pages = dict(pages) if pages is not None else default_pages(html)
+    pages = dict(pages) if pages is not None else all_pages(html)
+    photographed = set(default_pages(html)) if screenshots == "default" else set()
     failures = [f"{name}: no such page in {html}" for name, rel in pages.items() if rel is None]
+    checked = 0
     with serve(html) as base, chromium(executable) as devtools:
         for name, rel in pages.items():
             if rel is None:
@@ -400,8 +499,13 @@ def check_book(
             if not (html / rel).is_file():
                 failures.append(f"{name}: {rel} does not exist in {html}")
                 continue
-            failures += check_page(devtools, base + rel, name, out_dir)
-    return failures
+            shoot = True if screenshots == "all" or name in photographed else None
+            failures += check_page(devtools, base + rel, name, out_dir, shoot)
+            checked += 1
+    return failures, checked
+
+
+SCREENSHOTS = ("default", "all", "failed")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -413,7 +517,14 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="NAME=PATH",
-        help="check this page (relative to the book) instead of the defaults; repeatable",
+        help="check only this page (relative to the book) instead of every page; repeatable",
+    )
+    parser.add_argument(
+        "--screenshots",
+        choices=SCREENSHOTS,
+        default="default",
+        help="which pages to photograph (default: the landing, experiment, Table 1, ablation, "
+        "claims and seed pages, and every page that failed)",
     )
     parser.add_argument("--chromium", help=f"the browser (default: ${CHROMIUM_ENV} or PATH)")
     args = parser.parse_args(argv)
@@ -424,14 +535,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--page takes NAME=PATH, got {', '.join(bad)}")
         pages = dict(p.split("=", 1) for p in args.page)
     try:
-        failures = check_book(args.html, args.out, pages, args.chromium)
+        failures, checked = check_book(
+            args.html, args.out, pages, args.chromium, screenshots=args.screenshots
+        )
     except BrowserError as err:
         print(f"browser check: cannot run: {err}", file=sys.stderr)
         return 2
     for failure in failures:
         print(f"FAIL {failure}")
-    checked = ", ".join(sorted(p.stem for p in args.out.glob("*.png")))
-    print(f"browser check: {len(failures)} failure(s); screenshots in {args.out}: {checked}")
+    failed = len({f.split(" (", 1)[0].split(":", 1)[0] for f in failures})
+    on_pages = f" on {failed} page(s)" if failures else ""
+    print(f"browser check: screenshots in {args.out}")
+    print(f"browser check: {checked} pages, {len(failures)} failure(s){on_pages}")
     return 1 if failures else 0
 
 

@@ -100,8 +100,8 @@ def test_the_checker_catches_wide_tables_parameters_and_broken_images(fake_book:
         )
     )
     out = fake_book / "shots"
-    failures = browser_check.check_book(fake_book, out, executable=executable)
-    assert len(failures) == 6, failures
+    failures, checked = browser_check.check_book(fake_book, out, executable=executable)
+    assert checked == 3 and len(failures) == 6, failures
     assert all(f.startswith("experiment (") for f in failures)
     assert "px wide in a 600 px container" in failures[0]
     assert 'code block "yyy' in failures[1] and "wider than its column" in failures[1]
@@ -113,7 +113,7 @@ def test_the_checker_catches_wide_tables_parameters_and_broken_images(fake_book:
         assert (out / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
     # A page wider than the window is caught too.
     (fake_book / "book/runs/x/table1.html").write_text(_page('<div style="width:2000px">x</div>'))
-    failures = browser_check.check_book(fake_book, out, executable=executable)
+    failures, _ = browser_check.check_book(fake_book, out, executable=executable)
     assert any("table1" in f and "wide in a 1280 px window" in f for f in failures), failures
 
 
@@ -124,7 +124,7 @@ def test_the_checker_counts_sidebar_entries_and_refuses_generic_titles(fake_book
     (fake_book / "book/runs/x/main-a-s0.html").write_text(
         _page(f'<nav class="bd-links">{links}{hidden}</nav><h1>Experiment</h1><p>one run</p>')
     )
-    failures = browser_check.check_book(fake_book, fake_book / "shots", executable=executable)
+    failures, _ = browser_check.check_book(fake_book, fake_book / "shots", executable=executable)
     assert len(failures) == 2, failures
     assert "the sidebar shows 41 entries (at most 40)" in failures[0]  # the hidden one not counted
     assert 'the page is titled "Experiment"' in failures[1]
@@ -132,17 +132,23 @@ def test_the_checker_counts_sidebar_entries_and_refuses_generic_titles(fake_book
 
 @pytest.mark.slow
 def test_the_smoke_book_reads_well_at_1280_px(request: pytest.FixtureRequest) -> None:
+    """Every page of the smoke book, in one browser; the pages a reader opens first are
+    photographed under their role's name."""
     executable = _chromium()  # before building the book: no browser, no build
     html: Path = request.getfixturevalue("smoke_book")
     out = html.parents[2] / "screenshots"  # <repo copy>/_build/screenshots
     pages = browser_check.default_pages(html)
     assert pages["landing"] == "book/runs/smoke/findings.html"  # the findings are the root
     assert {"experiment", "table1", "ablation", "claims"} <= set(pages)
-    failures = browser_check.check_book(html, out, pages, executable=executable)
-    assert failures == []
+    every = browser_check.all_pages(html)
+    built = [p for p in html.rglob("*.html") if not p.relative_to(html).parts[0].startswith("_")]
+    assert len(every) == len(built) - len(("index", "genindex", "search"))  # every book page
+    failures, checked = browser_check.check_book(html, out, executable=executable)
+    assert failures == [] and checked == len(every)
     for name in pages:
         shot = (out / f"{name}.png").read_bytes()
         assert shot.startswith(PNG_MAGIC) and len(shot) > 10_000, name
+    assert len(list(out.glob("*.png"))) == len(pages)  # only the failed pages beside them
 
 
 def test_the_landing_page_shows_its_figure_before_any_run_id(fake_book: Path) -> None:
@@ -151,12 +157,71 @@ def test_the_landing_page_shows_its_figure_before_any_run_id(fake_book: Path) ->
     folded = "<details><summary>Provenance</summary><code>main-pbc-s0</code></details>"
     landing = fake_book / "book/runs/x/findings.html"
     landing.write_text(_page(f"<h1>What we found</h1>{figure}{folded}"))
-    assert browser_check.check_book(fake_book, fake_book / "shots", executable=executable) == []
+    assert browser_check.check_book(fake_book, fake_book / "shots", executable=executable)[0] == []
     landing.write_text(
         _page(f"<h1>What we found</h1><table><tr><td>main-pbc-s0</td></tr></table>{figure}")
     )
-    failures = browser_check.check_book(fake_book, fake_book / "shots", executable=executable)
+    failures, _ = browser_check.check_book(fake_book, fake_book / "shots", executable=executable)
     assert failures == [
         f'landing ({failures[0].split("(")[1].split(")")[0]}): run id "main-pbc-s0" comes '
         "before the landing page's first figure"
     ], failures
+
+
+def test_all_pages_lists_every_page_once_under_its_path(fake_book: Path) -> None:
+    (fake_book / "book" / "intro.html").write_text(_page("intro"))
+    (fake_book / "genindex.html").write_text(_page("index"))
+    (fake_book / "_static").mkdir()
+    (fake_book / "_static" / "x.html").write_text(_page("theme"))
+    assert browser_check.all_pages(fake_book) == {
+        "landing": "book/runs/x/findings.html",
+        "experiment": "book/runs/x/main-a-s0.html",
+        "table1": "book/runs/x/table1.html",
+        "book/intro": "book/intro.html",
+    }
+
+
+TABLE = (
+    '<table class="dataframe"><thead><tr><th></th><th>lab</th><th>support</th></tr></thead>'
+    "<tbody><tr><th>0</th><td>pbc</td><td>160.0</td></tr>"
+    "<tr><th>1</th><td>lisc</td><td>12.0</td></tr></tbody></table>"
+)
+
+
+@pytest.mark.slow
+def test_the_checker_catches_cut_cells_reprs_row_numbers_and_float_counts(
+    fake_book: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """What pandas and IPython print by default: a cell cut at 50 characters, a cell's value
+    shown as its repr, a RangeIndex as a first column, a count as a float."""
+    executable = _chromium()
+    cut = "<table><tr><td>160 px RGB; decoded, cropped to a square aroun...</td></tr></table>"
+    value = (
+        '<div class="cell_output"><div class="output text_plain"><pre>'
+        "&lt;IPython.core.display.Markdown object&gt;</pre></div></div>"
+    )
+    quoted = (
+        '<div class="cell_output"><div class="output stream"><pre>\'up to date\'</pre></div></div>'
+    )
+    fine = (  # proportions of 1.0, a year-like column of ints and a printed sentence pass
+        "<table><thead><tr><th>recall</th><th>year</th></tr></thead><tbody>"
+        + "".join(f"<tr><td>1.0</td><td>{2018 + i}</td></tr>" for i in range(3))
+        + '</tbody></table><div class="cell_output"><div class="output stream">'
+        "<pre>wrote 3 predictions</pre></div></div>"
+    )
+    (fake_book / "book/runs/x/table1.html").write_text(_page(cut + value + quoted + TABLE + fine))
+    out = fake_book / "shots"
+    failures, checked = browser_check.check_book(fake_book, out, executable=executable)
+    assert checked == 3 and len(failures) == 5, failures
+    assert all(f.startswith("table1 (") for f in failures)
+    assert 'table cell "160 px RGB; decoded, cropped to a square aroun..." is cut' in failures[0]
+    assert "repr" in failures[1] and "Markdown object" in failures[1]
+    assert "repr" in failures[2] and "'up to date'" in failures[2]
+    assert "shows pandas' row index" in failures[3]
+    assert 'column "support" shows a count as a float ("160.0")' in failures[4]
+    # the command line: every failure, then one last line with the pages and failures counted
+    code = browser_check.main([str(fake_book), "--out", str(out), "--chromium", executable])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 1 and sum(line.startswith("FAIL table1 (") for line in lines) == 5
+    assert lines[-1] == "browser check: 3 pages, 5 failure(s) on 1 page(s)"
+    assert {p.name for p in out.glob("*.png")} == {"landing.png", "experiment.png", "table1.png"}

@@ -223,7 +223,7 @@ def test_show_gradcam_reads_the_panel_or_says_why_not(tmp_path):
     assert isinstance(off, Markdown) and "not requested" in off.data
     missing = report.show_gradcam(rec, 3)
     assert isinstance(missing, Markdown) and "gradcam.png` is not there" in missing.data
-    assert report.gradcam_caption(rec).data == ""
+    assert report.gradcam_caption(rec) is None  # nothing shown, not an empty Markdown
     png = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(png, format="PNG")
     (rec.folder / figures.GRADCAM_PNG).write_bytes(png.getvalue())

@@ -68,6 +68,7 @@ def test_card_reads_the_metadata_json_beside_the_weights(tmp_path) -> None:
     assert (
         list(recall.index) == CARD["class_names"] and recall.loc["band_neutrophil", "recall"] == 0.9
     )
+    assert str(recall["support"].dtype) == "Int64"  # a count: 160, never 160.0
 
 
 def test_crossdomain_table_has_one_column_per_target_and_skips_empty_classes(tmp_path) -> None:

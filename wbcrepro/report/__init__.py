@@ -23,6 +23,7 @@ every page shows the same thing in the same way. One module per page kind:
 ``lolo_page``          leave-one-lab-out: held-out lab x recipe x AdaBN, wbc-benchmark beside
 ``model_card_page``    the shipped model's card: its metadata, unsure rule, other labs
 ``targets_page``       the profile's own targets against what its runs measured
+``display``            how a page shows a DataFrame: every cell whole, no row numbers
 ``landing_page``       the findings first: the headline, Table 1 and claims counted, one figure
 =====================  =======================================================================
 
@@ -44,6 +45,7 @@ from wbcrepro.report import (
     crossdomain_page,
     crossval,  # registers how load_runs reads a cross-validation ("a-f0+a-f1+...")
     curve_page,
+    display,
     label_noise_page,
     lolo_page,
     model_card_page,
@@ -134,6 +136,7 @@ from wbcrepro.report.table1_page import (
 )
 
 sns.set_theme(context="notebook", style="whitegrid")
+display.install()
 
 __all__ = [
     "SYNTHETIC_BANNER",

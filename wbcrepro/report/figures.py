@@ -282,11 +282,13 @@ def gradcam_record(rec: RunRecord) -> dict[str, Any] | None:
     return read_json_or_none(rec.folder / GRADCAM_JSON)
 
 
-def gradcam_caption(rec: RunRecord) -> Markdown:
-    """What the Grad-CAM panel shows, from its record (layer, feature-map size, model file)."""
+def gradcam_caption(rec: RunRecord) -> Markdown | None:
+    """What the Grad-CAM panel shows, from its record (layer, feature-map size, model file);
+    None (the cell shows nothing) when the run has no panel: an empty Markdown would show its
+    repr instead."""
     info = gradcam_record(rec)
     if not info:
-        return Markdown("")
+        return None
     h, w = info["feature_map"]
     synthetic = "**SYNTHETIC data.** " if rec.synthetic else ""
     return Markdown(

@@ -98,7 +98,7 @@ def card_table(card: Mapping[str, Any]) -> pd.DataFrame:
 def recall_table(card: Mapping[str, Any]) -> pd.DataFrame:
     """Per-class precision, recall and support on the source run's test split."""
     per_class = (card.get("test_metrics") or {}).get("per_class") or {}
-    return pd.DataFrame(
+    table = pd.DataFrame.from_dict(
         {
             name: {
                 "precision": round(v.get("precision", float("nan")), 3),
@@ -106,8 +106,12 @@ def recall_table(card: Mapping[str, Any]) -> pd.DataFrame:
                 "support": v.get("support"),
             }
             for name, v in per_class.items()
-        }
-    ).T
+        },
+        orient="index",
+    )
+    if "support" in table:  # a count: an integer column, never 160.0
+        table["support"] = table["support"].astype("Int64")
+    return table
 
 
 def crossdomain_table(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
