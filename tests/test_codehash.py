@@ -271,3 +271,27 @@ def test_live_hashes_are_the_parametric_ones_of_this_package() -> None:
     assert codehash.report_code_hash() == codehash.report_code_hash_of(root, package)
     assert len(codehash.training_code_hash()) == 16
     assert codehash.training_code_hash() != codehash.report_code_hash()
+
+
+def test_hashes_are_kept_per_source_bytes_and_a_bad_cache_is_recomputed(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process finds the hashes an earlier one computed for the same bytes (seconds of parsing
+    saved in every kernel); any edit, even a comment, is a new key, and an unreadable cache file
+    is computed again, never trusted."""
+    monkeypatch.setenv("WBCREPRO_CACHE", str(tmp_path / "cache"))
+    expected = {
+        "training": codehash.training_code_hash_of(tree, "pkg", ENTRY),
+        "report": codehash.report_code_hash_of(tree, "pkg"),
+    }
+    key = codehash.source_key(tree, "pkg")
+    assert codehash._cached_hashes(tree, "pkg", ENTRY) == expected
+    stored = tmp_path / "cache" / "codehash" / f"{key}.json"
+    assert stored.is_file()
+    stored.write_text('{"training": "planted", "report": "planted"}')
+    assert codehash._cached_hashes(tree, "pkg", ENTRY)["training"] == "planted"  # read, not parsed
+    stored.write_text("{not json")
+    assert codehash._cached_hashes(tree, "pkg", ENTRY) == expected
+    _comments_and_format(tree)
+    assert codehash.source_key(tree, "pkg") != key
+    assert codehash._cached_hashes(tree, "pkg", ENTRY)["training"] == expected["training"]

@@ -44,7 +44,10 @@ recorded beside results and never affects a trained number.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
+import json
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -320,10 +323,46 @@ def training_modules() -> dict[str, Path]:
     return training_modules_of(PACKAGE_DIR.parent, PACKAGE_DIR.name, TRAINING_ENTRY)
 
 
+def source_key(root: Path, package: str) -> str:
+    """A digest of the bytes of every module of ``package`` under ``root`` (with the scheme and
+    the Python release, whose ``ast.dump`` the normal form depends on): equal keys, equal
+    hashes. Reading the files costs milliseconds; parsing them into the normal form costs
+    seconds in every process that trains or renders a page."""
+    digest = hashlib.sha256(SCHEME + sys.version.encode() + b"\n")
+    for name, path in sorted(module_files(root, package).items()):
+        source = path.read_bytes()
+        digest.update(f"{name}\n{len(source)}\n".encode())
+        digest.update(source)
+    return digest.hexdigest()
+
+
+def _cached_hashes(root: Path, package: str, entry: str) -> dict[str, str]:
+    """``{"training": ..., "report": ...}`` of the package, from the cache folder when a process
+    has computed them for the same source bytes (:func:`source_key`), else computed and stored
+    there. An unreadable or unwritable cache is ignored: the hashes are then computed."""
+    from wbcrepro.fileio import write_json
+    from wbcrepro.paths import cache_root
+
+    path = cache_root() / "codehash" / f"{source_key(root, package)}.json"
+    try:
+        found = json.loads(path.read_text())
+        if isinstance(found, dict) and {"training", "report"} <= set(found):
+            return found
+    except (OSError, ValueError):
+        pass
+    hashes = {
+        "training": training_code_hash_of(root, package, entry),
+        "report": report_code_hash_of(root, package),
+    }
+    with contextlib.suppress(OSError):
+        write_json(path, hashes)
+    return hashes
+
+
 @cache
 def training_code_hash() -> str:
     """Hash of the modules a training run executes: a change here makes trained runs stale."""
-    return training_code_hash_of(PACKAGE_DIR.parent, PACKAGE_DIR.name, TRAINING_ENTRY)
+    return _cached_hashes(PACKAGE_DIR.parent, PACKAGE_DIR.name, TRAINING_ENTRY)["training"]
 
 
 @cache
@@ -331,4 +370,4 @@ def report_code_hash() -> str:
     """Hash of the whole package: a change anywhere re-renders pages; only a
     :func:`training_code_hash` change retrains. The same normal form as the training hash, so a
     comment, a docstring or a move re-renders nothing either."""
-    return report_code_hash_of(PACKAGE_DIR.parent, PACKAGE_DIR.name)
+    return _cached_hashes(PACKAGE_DIR.parent, PACKAGE_DIR.name, TRAINING_ENTRY)["report"]
