@@ -21,9 +21,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The suite on every core (pytest-xdist): tests that share the smoke book run on one worker
+# (xdist_group "smoke"), the others wherever a worker is free. PYTEST_WORKERS=0 runs it in one
+# process.
+PYTEST_WORKERS ?= auto
+
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 # The default profile: `cpu` (real public data) when the data root holds the data sets, else
 # `smoke` (the embedded synthetic data; the book then says so on every page).

@@ -131,6 +131,7 @@ def test_the_checker_counts_sidebar_entries_and_refuses_generic_titles(fake_book
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("smoke")  # on the worker that built the smoke book
 def test_the_smoke_book_reads_well_at_1280_px(request: pytest.FixtureRequest) -> None:
     """Every page of the smoke book, in one browser; the pages a reader opens first are
     photographed under their role's name."""

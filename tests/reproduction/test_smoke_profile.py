@@ -20,7 +20,7 @@ from wbcrepro.reproduction.profiles import load_profile
 from wbcrepro.reproduction.roles import PAGE, role_of
 from wbcrepro.reproduction.runner import reproduce
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smoke")]  # one worker builds the book
 
 # `smoke_repo` (the profile executed once per session) and `smoke_book` (its book, built once)
 # are fixtures of conftest.py, shared with test_browser.py.
