@@ -23,7 +23,12 @@ import pandas as pd
 from wbcrepro.data.images import IMAGE_SUFFIXES
 from wbcrepro.fileio import atomic_write
 from wbcrepro.inference.confidence import batch_warning, unsure_flags
-from wbcrepro.inference.decision import decide, identity_map, map_to_space
+from wbcrepro.inference.decision import (
+    decide,
+    identity_map,
+    map_to_space,
+    merge_probabilities,
+)
 from wbcrepro.inference.decision import label_space as resolve_label_space
 from wbcrepro.inference.loading import LoadedModel, class_probabilities
 
@@ -48,8 +53,9 @@ PROBABILITY_DECIMALS = 6
 def shown_probabilities(probabilities: np.ndarray) -> np.ndarray:
     """The probabilities as the CSV shows them: float64, rounded once.
 
-    Every other number of a row derives from these (``confidence`` is the shown probability of
-    the answer, or the rounded sum of the shown ones in a merged label space;
+    The answer is decided on the model's own probabilities (as evaluation decides it); every
+    number of a row derives from these (``confidence`` is the shown probability of the answer,
+    or the rounded sum of the shown ones in a merged label space;
     ``merged_neutrophil`` the rounded sum of the two shown neutrophil columns). Rounding float32
     and float64 copies of one probability separately made ``confidence`` and its ``p_<class>``
     column differ in the sixth decimal on some machines."""
@@ -129,9 +135,9 @@ def predict_images(
         loaded, paths, batch_size, num_workers, skip_unreadable=True, progress=progress
     )
     probs = result.probabilities
+    _, answers = decide(probs, names, mapping)  # the answer evaluation gives the same file
     shown = shown_probabilities(probs)
-    merged, answers = decide(shown, names, mapping)
-    merged = merged.round(PROBABILITY_DECIMALS)  # sums of shown values, without float dust
+    merged = merge_probabilities(shown, names, mapping).round(PROBABILITY_DECIMALS)
     rows = np.arange(len(answers))
     table = pd.DataFrame(
         {
