@@ -21,9 +21,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The suite on every core (pytest-xdist): tests that share the smoke book run on one worker
-# (xdist_group "smoke"), the others wherever a worker is free. PYTEST_WORKERS=0 runs it in one
-# process.
+# The suite on every core (pytest-xdist): tests that share the smoke book run on one worker (the
+# scheduler in tests/conftest.py), the others wherever a worker is free, the longest first.
+# PYTEST_WORKERS=0 runs it in one process.
 PYTEST_WORKERS ?= auto
 
 test: install

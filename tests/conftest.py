@@ -83,3 +83,43 @@ def smoke_book(smoke_repo: Path) -> Path:
         mp.setenv("WBCREPRO_REPO", str(smoke_repo))
         index = build_book("smoke", quiet=True)
     return index.parent
+
+
+# --- scheduling under pytest-xdist (`make test`: -n auto --dist loadgroup) -----------------------
+SMOKE_GROUP = ("tests/reproduction/test_smoke_profile.py", "tests/test_browser.py::test_the_smoke")
+"""Node ids (prefixes) of the tests that read the smoke book: one worker runs them all, so that
+``smoke_repo`` and ``smoke_book`` are built once. xdist's own ``xdist_group`` marker (kept on
+these tests) no longer groups anything with pytest 9: xdist renames ``item._nodeid``, which
+pytest 9 does not read (checked with pytest 9.2 and pytest-xdist 3.8), so the grouping is done
+here by node id."""
+
+LONGEST_FIRST = (
+    "test_kaggle_audit_on_real_data",
+    "test_paper_dry_run_executes_every_notebook",
+    "test_readme_example_trains_b0_at_64px_for_two_epochs",
+    "test_predict_on_zheng_2018_scores_what_cross_domain_evaluation_scores",
+    "test_resumed_run_restores_the_best_epoch",
+    "test_run_killed_in_second_epoch_resumes_to_the_same_metrics",
+    "test_cpu_budget_writes_speedup_and_validation_of_both_sides",
+)
+"""The longest single tests (a minute or more on 2 busy cores), queued first so that no worker
+starts one of them when the other has nothing left to do."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest tests first (stable otherwise): the order xdist hands work out in."""
+    items.sort(key=lambda item: item.originalname not in LONGEST_FIRST)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadgroup``: the smoke-book tests as one unit of work (the largest, so handed out
+    first), every other test a unit of its own."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SmokeGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "smoke" if nodeid.startswith(SMOKE_GROUP) else nodeid
+
+    return SmokeGroupScheduling(config, log)

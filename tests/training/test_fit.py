@@ -258,6 +258,7 @@ def test_readme_example_trains_b0_at_64px_for_two_epochs(tmp_path) -> None:
     cli(
         "train",
         "dataset=synthetic",
+        "synthetic_per_class=20",
         "arch=efficientnet_b0",
         "img_size=64",
         "epochs=2",
