@@ -61,7 +61,8 @@ def smoke_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from wbcrepro.reproduction.runner import reproduce
 
     root = tmp_path_factory.mktemp("repo")
-    for folder in ("notebooks", "profiles", "book"):
+    # _static: the book's stylesheet (cell output wrapped, never clipped), as in the repository
+    for folder in ("notebooks", "profiles", "book", "_static"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("runs"))
     for name in ("_config.yml",):
         if (REPO / name).exists():
