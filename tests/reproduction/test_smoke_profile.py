@@ -128,7 +128,7 @@ def test_the_learning_curve_page_reads_both_points_on_validation(smoke_repo: Pat
     assert re.search(r"\d+ to \d+ images: [+-]\d+\.\d points", glued["curve_images"])
     assert "no curve" not in glued["curve_reference"]
     text = "\n".join(_text(o) for o in _outputs(nb))
-    assert "curve-small" in text and "main-synthetic-s0" in text
+    assert "curve-synthetic-small" in text and "main-synthetic-s0" in text
 
 
 AS_JOBS = ("data-synthetic", "transfer-scratch")

@@ -106,9 +106,14 @@ def curve_markdown(records: Sequence[RunRecord], metric: str = "macro_f1") -> Ma
     table = pd.DataFrame(
         {
             "run": points["run"].map(links),
-            "train images": points["train images"],
-            "px": points["px"],
-            "epochs": points["epochs"],
+            # one column that wraps at its spaces: three narrow ones widened the table past the
+            # page's column (the browser check)
+            "setting": [
+                f"{n} images, {px} px, {e} epochs"
+                for n, px, e in zip(
+                    points["train images"], points["px"], points["epochs"], strict=True
+                )
+            ],
             "levers": points["levers"],
             "selected epoch": points["selected epoch"],
             f"val {METRIC_NAMES.get(metric, metric)} [95%]": [
