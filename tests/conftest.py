@@ -55,8 +55,8 @@ def smoke_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of what the suite reads (never the real book/runs), with the smoke profile run.
 
     Session-scoped and shared (test_smoke_profile.py, test_browser.py): executing the profile
-    takes minutes, so CI does it once. Only slow tests request it, all of them in the
-    ``xdist_group("smoke")``, so that under ``pytest -n`` (``make test``) one worker builds it.
+    takes minutes, so CI does it once. Only slow tests request it, all of them matched by
+    ``SMOKE_GROUP`` below, so that under ``pytest -n`` (``make test``) one worker builds it.
     """
     from wbcrepro.reproduction.runner import reproduce
 
