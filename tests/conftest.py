@@ -9,6 +9,26 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def share_cores_between_workers() -> int | None:
+    """Under ``pytest -n N`` give each worker (and the kernels and CLIs it starts, which inherit
+    the environment) ``cores // N`` threads, as ``reproduce --jobs`` does for side-by-side runs:
+    N workers each running a 2-thread torch on 2 cores oversubscribe them, and every test that
+    trains then waits on the other worker's threads. A thread count the developer set is kept.
+    Runs at import, before anything imports torch (which reads the variables once)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers <= 1 or any(name in os.environ for name in THREAD_VARIABLES):
+        return None
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    return threads
+
+
+share_cores_between_workers()
 SHARED_DATA = Path(os.environ.get("WBCREPRO_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 # Small enough to train an epoch in about a second on 2 CPU cores.
