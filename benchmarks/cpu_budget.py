@@ -37,6 +37,7 @@ Run it
     WBCREPRO_DATA=../shared/data .venv/bin/python benchmarks/cpu_budget.py --json out.json
     .venv/bin/python benchmarks/cpu_budget.py --dataset synthetic --train-subset 0 --epochs 2 \\
         --img-size 64 --repeats 1 --json /tmp/budget.json     # seconds, on the synthetic set
+        # (--synthetic-per-class 12: the smallest set that still splits, as the test runs it)
 
 Without ``$WBCREPRO_DATA`` it uses ``../shared/data`` beside the clone when that exists (as the
 Makefile does); without real data it falls back to the synthetic set and says so.
@@ -170,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--img-size", type=int, default=160)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--synthetic-per-class", type=int, default=40, help="images per class of the synthetic set"
+    )
     parser.add_argument("--old", default="", help="settings of the old side (k=v,...)")
     parser.add_argument("--new", default=NEW, help="settings of the new side (k=v,...)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         "data_root": str(data_root()) if dataset != "synthetic" else "",
     }
     if dataset == "synthetic":
-        common.update(synthetic_per_class=40)
+        common.update(synthetic_per_class=args.synthetic_per_class)
         print("cpu_budget: no WBCREPRO_DATA: timing the SYNTHETIC set", file=sys.stderr)
     sides = {"old": parse_settings(args.old), "new": parse_settings(args.new)}
     warm_cache(common)
