@@ -114,6 +114,12 @@ these tests) no longer groups anything with pytest 9: xdist renames ``item._node
 pytest 9 does not read (checked with pytest 9.2 and pytest-xdist 3.8), so the grouping is done
 here by node id."""
 
+ONE_UNIT_MODULES = ("tests/training/test_fit.py",)
+"""Modules whose tests share an expensive module-scoped fixture (``three_epochs``: a CLI training
+run): handed to one worker as one unit, so the fixture is built once. As single tests they were
+spread over both workers and interleaved with other modules, and pytest rebuilt the fixture each
+time a worker came back to the module (three builds of 13-17 s in one measured run)."""
+
 LONGEST_FIRST = (
     "test_kaggle_audit_on_real_data",
     "test_paper_dry_run_executes_every_notebook",
@@ -134,13 +140,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """``--dist loadgroup``: the smoke-book tests as one unit of work (the largest, so handed out
-    first), every other test a unit of its own."""
+    first), each of :data:`ONE_UNIT_MODULES` as one unit, every other test a unit of its own."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     class SmokeGroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "smoke" if nodeid.startswith(SMOKE_GROUP) else nodeid
+            if nodeid.startswith(SMOKE_GROUP):
+                return "smoke"
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_UNIT_MODULES else nodeid
 
     return SmokeGroupScheduling(config, log)

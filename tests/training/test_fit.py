@@ -189,21 +189,26 @@ def test_nan_loss_stops_the_run_and_the_folder_says_so(tiny, tmp_path, monkeypat
     assert "NonFiniteLossError" in results["error"]
 
 
-def test_cli_evaluate_and_predict_a_checkpoint(three_epochs, tmp_path) -> None:
+def test_cli_evaluate_and_predict_a_checkpoint(three_epochs, tmp_path, capsys) -> None:
+    """In-process (``run_main``): the entry point as a process is the ``three_epochs`` run's."""
     _, folder = three_epochs
     out = tmp_path / "eval.json"
-    proc = cli("evaluate", str(folder), "--split", "test", "--json", str(out))
+    code, stdout, _ = run_main(
+        capsys, "evaluate", str(folder), "--split", "test", "--json", str(out)
+    )
+    assert code == 0
     report = json.loads(out.read_text())
     results = json.loads((folder / "results.json").read_text())
     assert report["accuracy"] == results["final"]["test"]["accuracy"]
-    assert "accuracy" in proc.stdout and "macro-F1" in proc.stdout
+    assert "accuracy" in stdout and "macro-F1" in stdout
 
     split = pd.read_csv(folder / "split.csv")
     recorded = split[split["split"] == "test"]["path"].tolist()[:3]
     assert all(p.startswith("$CACHE/") for p in recorded)  # portable: no absolute path
     images = local_paths(recorded)
     csv_path = tmp_path / "pred.csv"
-    cli("predict", *images, "--checkpoint", str(folder), "--csv", str(csv_path))  # selected model
+    args = ["predict", *images, "--checkpoint", str(folder), "--csv", str(csv_path)]
+    assert run_main(capsys, *args)[0] == 0  # the selected model
     table = pd.read_csv(csv_path)
     assert table["path"].tolist() == images
     probs = table.filter(like="p_")
