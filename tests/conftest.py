@@ -121,7 +121,8 @@ spread over both workers and interleaved with other modules, and pytest rebuilt 
 time a worker came back to the module (three builds of 13-17 s in one measured run)."""
 
 LONGEST_FIRST = (
-    "test_kaggle_audit_on_real_data",
+    "test_kaggle_hash_audit_on_real_data",
+    "test_kaggle_embedding_audit_on_real_data",
     "test_paper_dry_run_executes_every_notebook",
     "test_readme_example_trains_b0_at_64px_for_two_epochs",
     "test_predict_on_zheng_2018_scores_what_cross_domain_evaluation_scores",

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image, ImageEnhance
+from sklearn.model_selection import train_test_split
 
 from tests.conftest import SHARED_DATA
 from wbcrepro.data import leakage
@@ -233,36 +234,55 @@ def test_audit_split_with_the_embedding(tmp_path: Path) -> None:
         leakage.audit_split(manifest, method="clip")
 
 
-@pytest.mark.slow
-@pytest.mark.shared_data
-def test_kaggle_audit_on_real_data() -> None:
+def kaggle_manifest() -> pd.DataFrame:
     images = SHARED_DATA / "wbc-classification" / "images"
     if not images.is_dir():
         pytest.skip(f"Kaggle WBC images not found at {images} (set WBCREPRO_SHARED_DATA)")
-    report = leakage.kaggle_audit(SHARED_DATA)  # the hash detector, on the full set
-    assert report["method"] == "hash"
-    published, resplit = report["published_split"], report["random_resplit"]
-    assert published["n_split"] > 2000 and resplit["n_split"] > 2000
-    # published split is source-disjoint: (close to) no match
-    assert published["fraction_leaked"] <= 0.005
-    # a random re-split puts copies of one cell on both sides; the hash finds only a lower bound
-    # of them, but all of those carry the same label
-    assert resplit["n_leaked"] >= 50
-    assert resplit["n_leaked_same_label"] >= 0.95 * resplit["n_leaked"]
-    # The hash misses the Keras-augmented copies (rotation, shear, shift, zoom): recall ~0.
-    hash_recall = report["detector_recall_test_vs_test_simple"]["recall"]
-    assert hash_recall <= 0.02
+    return leakage.kaggle_frame(SHARED_DATA)
 
-    # The embedding detector on a seeded subsample (all 12,500 images take many minutes to embed
-    # on 2 CPU cores; `wbcrepro data leakage --method both` gives the full-set numbers).
-    manifest = leakage.kaggle_frame(SHARED_DATA)
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_kaggle_hash_audit_on_real_data() -> None:
+    """The three audits of ``kaggle_audit`` (whose composition, threshold sweep and record the
+    upstream-layout test below checks through ``wbcrepro data leakage``), each by ``audit_split``
+    with the hash detector on the full set (12,500 images)."""
+    manifest = kaggle_manifest()
+    published = manifest[manifest["split"].isin(["TRAIN", "TEST"])].reset_index(drop=True)
+    published["split"] = published["split"].str.lower()
+    found = leakage.audit_split(published)
+    # published split is source-disjoint: (close to) no match
+    assert found["n_split"] > 2000 and found["fraction_leaked"] <= 0.005
+    # a random re-split (kaggle_audit's: stratified 80/20, seed 0) puts copies of one cell on
+    # both sides; the hash finds only a lower bound of them, but all of those carry the same label
+    train_idx, test_idx = train_test_split(
+        np.arange(len(published)), test_size=0.2, random_state=0, stratify=published["label"]
+    )
+    resplit = published.copy()
+    resplit.loc[train_idx, "split"], resplit.loc[test_idx, "split"] = "train", "test"
+    mixed = leakage.audit_split(resplit)
+    assert mixed["n_split"] > 2000 and mixed["n_leaked"] >= 50
+    assert mixed["n_leaked_same_label"] >= 0.95 * mixed["n_leaked"]
+    # The hash misses the Keras-augmented copies (rotation, shear, shift, zoom): recall ~0.
+    check = manifest[manifest["split"].isin(["TEST", "TEST_SIMPLE"])]
+    recall = leakage.audit_split(check, against="TEST_SIMPLE", split="TEST")["fraction_leaked"]
+    assert recall <= 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_kaggle_embedding_audit_on_real_data() -> None:
+    """The embedding detector on a seeded subsample (all 12,500 images take many minutes to embed
+    on 2 CPU cores; `wbcrepro data leakage --method both` gives the full-set numbers): it finds
+    the augmented copies the hash misses (recall at most 0.02, above)."""
+    manifest = kaggle_manifest()
     by_split = {k: manifest[manifest["split"] == k] for k in ("TRAIN", "TEST", "TEST_SIMPLE")}
     test = by_split["TEST"].sample(N_TEST, random_state=0)
     train = by_split["TRAIN"].sample(N_TRAIN, random_state=0)
     check = pd.concat([test, by_split["TEST_SIMPLE"]])
     emb = {"method": "embedding"}
     found = leakage.audit_split(check, against="TEST_SIMPLE", split="TEST", **emb)
-    assert found["fraction_leaked"] >= max(MIN_EMBED_RECALL, hash_recall + 0.06)
+    assert found["fraction_leaked"] >= MIN_EMBED_RECALL  # the hash's bound 0.02 plus 0.06
     assert found["n_leaked_same_label"] >= 0.9 * found["n_leaked"]
     pub = pd.concat([test.assign(split="test"), train.assign(split="train")], ignore_index=True)
     published_emb = leakage.audit_split(pub, **emb)  # source-disjoint: false positives only

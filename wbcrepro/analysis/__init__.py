@@ -6,5 +6,7 @@
 ``arms``       runs grouped into arms (one setting, several seeds)
 ``verdicts``   reproduced / not reproduced / inconclusive, from arms and the paper
 ``crossval``   k-fold cross-validation: each seed's test folds pooled into one report
+``effects``    arm minus reference over seeds *and* test images; margins, detectable effects
+``simulate``   simulated studies with a known difference: the interval's measured coverage
 =============  ===============================================================================
 """
