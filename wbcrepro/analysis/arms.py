@@ -60,6 +60,10 @@ class RunResult:
     name: str = ""
     learned: bool | None = None
     gate_reasons: tuple[str, ...] = ()
+    predictions: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None = None
+    """(paths, labels, predicted) on the test split (``predictions_test.csv``), for paired
+    comparisons image by image; None when not read."""
+    selected_epoch: int | None = None
 
     @property
     def label(self) -> str:

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from wbcrepro.analysis.seedstats import NO_SPREAD
+
 Metric = Callable[[np.ndarray, np.ndarray], float]
 """``metric(labels, predicted)`` of one run on its test images."""
 
@@ -212,7 +214,10 @@ def difference(
         s2, seed_df = math.nan, 0.0
     v_img = image_variance(pairs, fn, draws=draws)
     nan = Effect(metric, mean, math.nan, math.nan, k, s2, seed_df, v_img, 0.0, per_seed, identical)
-    if math.isnan(s2) or seed_df <= 0:
+    if math.isnan(s2) or seed_df <= 0 or s2 <= NO_SPREAD**2:
+        # every seed the same difference (common on a small test set, where accuracy moves in
+        # steps): three equal values do not show that a fourth seed would agree, so no interval
+        # rather than one from the test images alone (seedstats does the same)
         return nan
     seed_part = s2 / k
     total = seed_part + v_img

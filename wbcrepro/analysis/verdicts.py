@@ -11,12 +11,14 @@ The rules (see the book's *Method* page):
 * A run that did not learn (its gate) is evidence for nothing; an arm needs
   :data:`~wbcrepro.analysis.seedstats.MIN_SEEDS` seeds that learned before a verdict may rest on it.
   Otherwise the verdict is ``inconclusive`` and says why.
-* Two arms differ only when the interval of their mean per-seed difference excludes zero.
-  An interval that contains zero means "no difference detected": ``inconclusive``, never
-  ``reproduced``.
-* A claim that a setting is *needed* (``better``) is reproduced only when its arm beats every
-  alternative; ``not reproduced`` needs evidence against it (an alternative clearly better).
-* Synthetic runs never make a claim "reproduced"; every verdict names its conditions.
+* A comparison claim is decided by :mod:`wbcrepro.analysis.decisions`: the claim's arm minus each
+  alternative, with an interval over seeds *and* test images, against a margin declared before
+  the runs: ``holds``, ``contradicted``, ``no material effect`` or ``inconclusive`` (with the
+  smallest effect the design could detect); arms that selected identical models are ``not tested
+  here``.
+* A threshold claim holds when every arm's seed mean reaches the threshold and is contradicted
+  when the whole interval of a mean lies below it.
+* Synthetic runs never make a claim hold; every verdict names its conditions.
 """
 
 from __future__ import annotations
@@ -25,31 +27,31 @@ import math
 import re
 import statistics
 from collections.abc import Sequence
-from typing import Any
 
 from scipy import stats
 
-from wbcrepro.analysis import paper
+from wbcrepro.analysis import decisions, effects, paper
 from wbcrepro.analysis.arms import (  # the pages import these from here
     Arm,
     RunResult,
     arms,
     conditions,
-    difference,
     difference_text,
     pct,
     with_ci,
 )
 from wbcrepro.analysis.seedstats import mean_interval
 
-STATUS_REPRODUCED = "reproduced"
-STATUS_PARTLY = "partly reproduced"
-STATUS_NOT = "not reproduced"
-STATUS_INCONCLUSIVE = "inconclusive"
+STATUS_REPRODUCED = effects.HOLDS
+STATUS_PARTLY = decisions.PARTLY
+STATUS_NOT = effects.CONTRADICTED
+STATUS_NO_MATERIAL = effects.NO_MATERIAL
+STATUS_INCONCLUSIVE = effects.INCONCLUSIVE
+STATUS_NOT_TESTED = decisions.NOT_TESTED
 STATUS_UNTESTABLE = "not testable here"
 STATUS_SYNTHETIC = "tested on synthetic data only"
 STATUS_NOT_RUN = "not run"
-COMPARISONS = ("better", "not_worse", "equivalent")
+COMPARISONS = tuple(decisions.DIRECTIONS)
 
 MEETS, BELOW, UNDECIDED = "meets", "below", "undecided"
 """The verdict of one measured value against a threshold."""
@@ -63,69 +65,6 @@ def wilson(successes: int, n: int) -> tuple[float, float]:
         return (float("nan"), float("nan"))
     ci = stats.binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
     return (float(ci.low), float(ci.high))
-
-
-def pick(arm_list: Sequence[Arm], expected: Any) -> Arm | None:
-    """The arm a claim is about: ``"smallest"`` / ``"largest"`` numeric value, else the arm whose
-    value reads as ``expected`` (``None`` when there is none)."""
-    if expected in ("smallest", "largest"):
-        try:
-            ordered = sorted(arm_list, key=lambda a: float(a.value))
-        except (TypeError, ValueError):
-            return None
-        return ordered[0] if expected == "smallest" else ordered[-1]
-    for arm in arm_list:
-        if str(arm.value) == str(expected):
-            return arm
-    return None
-
-
-def _equivalent(arm_list: Sequence[Arm], vary: str, listing: str) -> tuple[str, str]:
-    unusable = [a for a in arm_list if not a.usable]
-    if unusable:
-        why = "; ".join(f"{vary}={a.value}: {a.why_unusable()}" for a in unusable)
-        return STATUS_INCONCLUSIVE, f"too little evidence ({why})"
-    for i, a in enumerate(arm_list):
-        for b in arm_list[i + 1 :]:
-            d = difference(a, b)
-            if d.a_better or d.b_better:
-                return STATUS_NOT, f"the settings differ: {difference_text(a, b, vary)}"
-    return STATUS_INCONCLUSIVE, f"no difference detected across seeds ({listing})"
-
-
-def compare(arm_list: Sequence[Arm], vary: str, test: str, expected: Any = None) -> tuple[str, str]:
-    """(status, sentence) of a comparison ``test`` between arms: ``better`` (the ``expected`` arm
-    beats the others), ``not_worse`` (nothing beats it) or ``equivalent`` (no arm differs)."""
-    if test not in COMPARISONS:
-        raise ValueError(f"unknown comparison test {test!r}; known: {', '.join(COMPARISONS)}")
-    if len(arm_list) < 2:
-        return STATUS_NOT_RUN, f"fewer than two values of {vary} were run"
-    listing = "; ".join(a.text(vary) for a in arm_list)
-    if test == "equivalent":
-        return _equivalent(arm_list, vary, listing)
-    mine = pick(arm_list, expected)
-    if mine is None:
-        return STATUS_NOT_RUN, f"no run with {vary}={expected} ({listing})"
-    if not mine.usable:
-        return STATUS_INCONCLUSIVE, f"{vary}={mine.value}: {mine.why_unusable()}"
-    others = [a for a in arm_list if a is not mine]
-    usable = [o for o in others if o.usable]
-    skipped = "; ".join(
-        f"{vary}={o.value} not compared: {o.why_unusable()}" for o in others if not o.usable
-    )
-    note = f"; {skipped}" if skipped else ""
-    if not usable:
-        return STATUS_INCONCLUSIVE, f"no alternative to compare with{note}"
-    diffs = [(o, difference(mine, o)) for o in usable]
-    detail = "; ".join(difference_text(mine, o, vary) for o, _ in diffs) + note
-    if any(d.b_better for _, d in diffs):
-        return STATUS_NOT, f"an alternative is better than {vary}={mine.value}: {detail}"
-    if all(d.a_better for _, d in diffs):
-        status = STATUS_REPRODUCED if not skipped else STATUS_PARTLY
-        return status, f"{vary}={mine.value} is better: {detail}"
-    if test == "better" and any(d.a_better for _, d in diffs):
-        return STATUS_PARTLY, f"{vary}={mine.value} beats some alternatives, not all: {detail}"
-    return STATUS_INCONCLUSIVE, f"no difference detected across seeds: {detail}"
 
 
 # --- ablations ------------------------------------------------------------------------------------
@@ -165,20 +104,19 @@ def ablation_verdict(results: Sequence[RunResult], vary: str, claim: str = "") -
     if len(arm_list) < 2:
         return f"Not enough complete runs to compare ({len(done)} of {len(results)}).{tail}"
     parts = [a.text(vary) for a in arm_list]
-    best = arm_list[0]
-    if best.usable:
-        parts += [difference_text(best, a, vary) for a in arm_list[1:] if a.usable]
     parts += [f"{vary}={a.value}: {a.why_unusable()}" for a in arm_list if not a.usable]
-    line = "; ".join(parts)
     spec = next((c for c in paper.CLAIMS if c.id == claim), None) if claim else None
-    if spec is not None and spec.test in COMPARISONS:
-        status, _ = compare(
-            arms(done, spec.vary or vary), spec.vary or vary, spec.test, spec.expected
-        )
-        if synthetic and status != STATUS_NOT_RUN:
-            status = f"{STATUS_SYNTHETIC} ({status} there)"
-        line += f". Claim `{claim}`: {status}"
-    return f"{line}{synthetic}.{tail}"
+    if spec is None or spec.test not in COMPARISONS:
+        # no claim to decide: the differences from the best arm, over seeds
+        best = arm_list[0]
+        if best.usable:
+            parts += [difference_text(best, a, vary) for a in arm_list[1:] if a.usable]
+        return f"{'; '.join(parts)}{synthetic}.{tail}"
+    # a claim: its own comparisons (over seeds and test images, against its margin) decide
+    status, lines = comparison_status(spec, done)
+    if synthetic and status != STATUS_NOT_RUN:
+        status = f"{STATUS_SYNTHETIC} ({status} there)"
+    return f"{'; '.join(parts + lines)}. Claim `{claim}`: {status}{synthetic}.{tail}"
 
 
 # --- claims ---------------------------------------------------------------------------------------
@@ -268,31 +206,23 @@ def per_class_status(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[
     return combine(verdicts), lines
 
 
-def combine_datasets(statuses: Sequence[str]) -> str:
-    """One status from per-dataset comparison statuses: the same everywhere keeps it; support
-    somewhere makes it partly reproduced; evidence against with no support is not reproduced."""
-    found = set(statuses)
-    if len(found) == 1:
-        return statuses[0]
-    if STATUS_REPRODUCED in found or STATUS_PARTLY in found:
-        return STATUS_PARTLY
-    if STATUS_NOT in found:
-        return STATUS_NOT
-    return STATUS_INCONCLUSIVE
-
-
 def comparison_status(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[str, list[str]]:
-    """A comparison claim judged on each dataset apart (arms of different data are never pooled
-    or paired), then combined with :func:`combine_datasets`."""
-    by_dataset: dict[str, list[RunResult]] = {}
-    for res in results:
-        by_dataset.setdefault(res.dataset, []).append(res)
-    statuses, lines = [], []
-    for dataset, group in by_dataset.items():
-        status, sentence = compare(arms(group, claim.vary), claim.vary, claim.test, claim.expected)
-        statuses.append(status)
-        lines.append(f"{dataset}: {status}: {sentence}" if len(by_dataset) > 1 else sentence)
-    return combine_datasets(statuses), lines
+    """A comparison claim by :mod:`wbcrepro.analysis.decisions`: each dataset apart (arms of
+    different data are never pooled or paired), every alternative against the claim's arm; an
+    inconclusive status ends with the smallest effect the design could detect."""
+    comparisons = decisions.compare_to_claim(claim, results)
+    if not comparisons:
+        return STATUS_NOT_RUN, [f"fewer than two values of {claim.vary} were run"]
+    status = decisions.claim_status(claim, comparisons)
+    lines = [c.line(claim.vary) for c in comparisons]
+    if status == STATUS_INCONCLUSIVE:
+        detect = decisions.smallest_detectable(comparisons)
+        if not math.isnan(detect):
+            lines.append(
+                f"smallest effect this design detects (80% power): {detect * 100:.1f} points, "
+                f"against a margin of {claim.margin * 100:.1f}"
+            )
+    return status, lines
 
 
 def claim_verdict(claim: paper.Claim, results: Sequence[RunResult]) -> tuple[str, str]:

@@ -17,8 +17,10 @@ from IPython.display import Markdown
 from wbcrepro.analysis import paper, verdicts
 from wbcrepro.analysis.verdicts import (
     STATUS_INCONCLUSIVE,
+    STATUS_NO_MATERIAL,
     STATUS_NOT,
     STATUS_NOT_RUN,
+    STATUS_NOT_TESTED,
     STATUS_PARTLY,
     STATUS_REPRODUCED,
     STATUS_SYNTHETIC,
@@ -132,15 +134,19 @@ def ledger_tests_markdown(ledger: pd.DataFrame) -> Markdown:
 
 
 def glue_ledger(ledger: pd.DataFrame) -> dict[str, Any]:
-    """Glue the number of claims per status (``n_claims``, ``n_reproduced``, ...)."""
+    """Glue the number of claims per status (``n_claims``, ``n_holds``, ``n_contradicted``,
+    ``n_partly``, ``n_no_material``, ``n_inconclusive``, ``n_not_tested``, ``n_untestable``,
+    ``n_synthetic_only``, ``n_not_run``)."""
     statuses = ledger["status"].str.strip("*")
     return glue_values(
         {
             "n_claims": len(ledger),
-            "n_reproduced": int((statuses == STATUS_REPRODUCED).sum()),
-            "n_not_reproduced": int((statuses == STATUS_NOT).sum()),
+            "n_holds": int((statuses == STATUS_REPRODUCED).sum()),
+            "n_contradicted": int((statuses == STATUS_NOT).sum()),
             "n_partly": int((statuses == STATUS_PARTLY).sum()),
+            "n_no_material": int((statuses == STATUS_NO_MATERIAL).sum()),
             "n_inconclusive": int((statuses == STATUS_INCONCLUSIVE).sum()),
+            "n_not_tested": int((statuses == STATUS_NOT_TESTED).sum()),
             "n_untestable": int((statuses == STATUS_UNTESTABLE).sum()),
             "n_synthetic_only": int(statuses.str.startswith(STATUS_SYNTHETIC).sum()),
             "n_not_run": int((statuses == STATUS_NOT_RUN).sum()),

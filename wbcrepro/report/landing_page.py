@@ -300,7 +300,7 @@ def glue_findings(
     (``paper_accuracy``, ``ours_accuracy``, ``ours_arm``, ``ours_data``, ``ours_seeds``), the
     Table 1 outcome counts (``t1_lines``, ``t1_met``, ``t1_not_met``, ``t1_inconclusive``,
     ``t1_other_data``, ``t1_synthetic``, ``t1_not_run``, ``t1_not_in_table1``) and the ledger's
-    counts (:func:`wbcrepro.report.claims_page.glue_ledger`'s ``n_claims``, ``n_reproduced``...)."""
+    counts (:func:`wbcrepro.report.claims_page.glue_ledger`'s ``n_claims``, ``n_holds``...)."""
     arms = headline_arms(headline, runs_root)
     first = arms[0] if arms else None
     counts = outcome_counts(table1_outcomes(table1_pairs, runs_root))

@@ -8,6 +8,7 @@ can say so instead of failing.
 
 from __future__ import annotations
 
+import functools
 import glob
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -96,7 +97,20 @@ class RunRecord:
             name=link(self),
             learned=(self.results.get("gate") or {}).get("learned"),
             gate_reasons=tuple((self.results.get("gate") or {}).get("reasons") or ()),
+            predictions=self.test_predictions,
+            selected_epoch=(self.results.get("selection") or {}).get("selected_epoch"),
         )
+
+    @functools.cached_property
+    def test_predictions(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None:
+        """(paths, labels, predicted) of the test split as the run wrote them (None when the run
+        has no ``predictions_test.csv``): what paired comparisons match image by image. Read
+        once per record (``as_result`` is called for every metric a page shows)."""
+        path = self.folder / "predictions_test.csv"
+        if not self.complete or not path.is_file():
+            return None
+        table = pd.read_csv(path, usecols=["path", "label", "predicted"], dtype=str)
+        return tuple(table["path"]), tuple(table["label"]), tuple(table["predicted"])
 
     def baseline_accuracy(self, key: str) -> float | None:
         """A recorded baseline's test accuracy: the majority class keeps it at the top, the
