@@ -7,6 +7,7 @@ Tests marked by a real papermill execution start a ``python3`` kernel (about 1.5
 from __future__ import annotations
 
 import json
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -691,3 +692,26 @@ def test_each_call_that_executed_runs_is_logged_with_its_wall_time(
     assert first["runs_in_profile"] == 3 and first["book_built"] is False
     assert first["wall_seconds"] >= 0 and first["finished"] >= first["started"]
     assert first["executor"] == "inline" and "commit" in first["git"]
+
+
+def test_the_call_log_says_whether_the_tree_was_clean_at_the_start_of_the_call(
+    repo: Path,
+) -> None:
+    """A call that starts from a clean commit and changes a tracked file outside the run outputs
+    as it goes (as the book build rewrites ``_toc.yml``): its log line says clean at the start
+    (the code its runs ran) and dirty at the end, and the landing page's cost row says clean."""
+    from wbcrepro.report.costs_page import _recreation_rows
+
+    (repo / "tracked.txt").write_text("before\n")
+    make_notebook(
+        repo / "notebooks" / "trivial.ipynb", extra="\nopen('tracked.txt', 'a').write('x')"
+    )
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "clean"]):
+        subprocess.run([*git, *args], cwd=repo, check=True, capture_output=True)
+    assert main(["reproduce", "--profile", "demo", "--no-book", "--force"]) == 0
+    (call,) = [json.loads(line) for line in (repo / "book/runs/demo/calls.jsonl").open()]
+    assert call["git"]["dirty"] is False and call["git_at_end"]["dirty"] is True
+    assert call["git"]["commit"] == call["git_at_end"]["commit"]
+    that_call = dict(_recreation_rows(call))["that call"]
+    assert that_call.endswith(f"commit {call['git']['commit'][:10]} (clean at its start)")

@@ -159,7 +159,12 @@ def _recreation_rows(call: dict) -> list[tuple[str, str]]:
     """The measured re-creation as three short rows: its wall time, the call, the target."""
     minutes = round(float(call["wall_seconds"]) / 60)
     wall = f"{minutes // 60} h {minutes % 60:02d} min"
-    commit = str((call.get("git") or {}).get("commit") or "unknown")[:10]
+    git = call.get("git") or {}
+    commit = str(git.get("commit") or "unknown")[:10]
+    if git.get("dirty") is not None:
+        commit += (
+            " (with uncommitted changes at its start)" if git["dirty"] else " (clean at its start)"
+        )
     over = minutes - RECREATION_TARGET_MIN
     target = f"{RECREATION_TARGET_MIN // 60} h {RECREATION_TARGET_MIN % 60:02d} min"
     return [

@@ -57,7 +57,9 @@ def log_call(
         "trained": trained,
         "failed": len(summary.failed),
         "book_built": book_built,
-        "git": git_commit(profile.repo),
+        # the tree the runs ran from, at the call's start (the book build changes tracked files)
+        "git": summary.git_at_start or git_commit(profile.repo),
+        "git_at_end": git_commit(profile.repo),
     }
     path = profile.runs_root / CALLS
     with path.open("a", encoding="utf-8") as handle:

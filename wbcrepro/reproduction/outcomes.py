@@ -50,6 +50,10 @@ class Summary:
     outcomes: list[RunOutcome] = field(default_factory=list)
     summary_path: Path | None = None
     started: str | None = None  # when the call started (UTC, ISO), as its records' ``call`` say
+    git_at_start: dict | None = None
+    """The checkout's commit and whether it had local changes when the call started (the code
+    its runs ran): the book build rewrites tracked files, so the state at its end says nothing
+    about that."""
 
     @property
     def failed(self) -> list[RunOutcome]:

@@ -43,6 +43,7 @@ from typing import Any
 
 import wbcrepro
 from wbcrepro.codehash import report_code_hash
+from wbcrepro.environment import git_commit
 from wbcrepro.fileio import write_json
 from wbcrepro.reproduction.cluster import default_jobs, gpu_slots, preflight, visible_gpus
 from wbcrepro.reproduction.executed import papermill_executor
@@ -145,6 +146,7 @@ def reproduce(
     total = len(specs)
     call: dict[str, Any] = {"started": _now(), "jobs": jobs, "threads_per_job": None}
     summary.started = call["started"]
+    summary.git_at_start = git_commit(profile.repo)
     lock = threading.Lock()
     slots = gpu_slots(jobs, settings, gpus)
     gpu = GpuSlots(slots)
