@@ -113,3 +113,22 @@ def test_every_comparison_claim_declares_a_margin() -> None:
             assert 0 < claim.margin <= 0.05 and claim.margin_reason, claim.id
     assert math.isnan(decisions.smallest_detectable([]))
     assert np.isclose(paper.get_claim("transfer").margin, 0.03)
+
+
+def test_an_inconclusive_claim_says_how_many_seeds_would_decide_it() -> None:
+    from wbcrepro.analysis import verdicts
+
+    claim = paper.get_claim("augmentation")
+    results = arm_runs("ref", "augment", "paper", [0.90, 0.86, 0.88])
+    results += arm_runs("none", "augment", "none", [0.88, 0.87, 0.85])
+    status, lines = verdicts.comparison_status(claim, results)
+    assert status == effects.INCONCLUSIVE
+    need = decisions.seeds_for_margin(decisions.compare_to_claim(claim, results), claim.margin)
+    assert need is not None and need > 3
+    assert f"{need} seeds per arm would reach it" in lines[-1]
+    # the same seeds on 40 test images: the images alone keep the interval wider than 2 points
+    few = [
+        RunResult(**{**r.__dict__, "predictions": tuple(c[:40] for c in r.predictions)})
+        for r in results
+    ]
+    assert decisions.seeds_for_margin(decisions.compare_to_claim(claim, few), claim.margin) is None

@@ -131,7 +131,7 @@ def test_the_learning_curve_page_reads_both_points_on_validation(smoke_repo: Pat
     assert "curve-synthetic-small" in text and "main-synthetic-s0" in text
 
 
-AS_JOBS = ("data-synthetic", "transfer-scratch")
+AS_JOBS = ("data-synthetic", "transfer-frozen")
 """A data run and a training run of the smoke profile, re-executed as submitit jobs, and the page
 that reads the training run (beside two runs of the inline call)."""
 PAGE_OF_JOBS = "ablation-transfer"
@@ -171,11 +171,11 @@ def test_smoke_profile_through_submitit_local_jobs_matches_the_inline_call(
         assert (record["call"].get("executor") == "local") == as_job, run_id
         assert as_job == (run_id in AS_JOBS)
     mine, theirs = (
-        json.loads((folder / "transfer-scratch" / "results.json").read_text())
+        json.loads((folder / "transfer-frozen" / "results.json").read_text())
         for folder in (ours, inline)
     )
     assert mine["final"]["test"] == theirs["final"]["test"]
-    assert json.loads((ours / "transfer-scratch.run.json").read_text()).get("trained")  # by the job
-    predictions = "transfer-scratch/predictions_test.csv"
+    assert json.loads((ours / "transfer-frozen.run.json").read_text()).get("trained")  # by the job
+    predictions = "transfer-frozen/predictions_test.csv"
     assert (ours / predictions).read_bytes() == (inline / predictions).read_bytes()
-    assert "transfer-scratch" in (ours / f"{PAGE_OF_JOBS}.ipynb").read_text()
+    assert "transfer-frozen" in (ours / f"{PAGE_OF_JOBS}.ipynb").read_text()

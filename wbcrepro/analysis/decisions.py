@@ -199,3 +199,18 @@ def smallest_detectable(comparisons: Sequence[Comparison]) -> float:
     ]
     values = [v for v in values if not math.isnan(v)]
     return max(values) if values else math.nan
+
+
+def seeds_for_margin(comparisons: Sequence[Comparison], margin: float) -> int | None:
+    """Seeds per arm for the inconclusive comparisons' smallest detectable effect to reach
+    ``margin`` (the largest need among them), from their measured seed spread and image part;
+    None when the test images alone keep it above the margin (or nothing is inconclusive)."""
+    needs = []
+    for c in comparisons:
+        if c.status != effects.INCONCLUSIVE or c.effect is None:
+            continue
+        need = effects.seeds_needed(c.effect.seed_variance, c.effect.image_variance, margin)
+        if need is None:
+            return None
+        needs.append(need)
+    return max(needs) if needs else None

@@ -218,9 +218,15 @@ def comparison_status(claim: paper.Claim, results: Sequence[RunResult]) -> tuple
     if status == STATUS_INCONCLUSIVE:
         detect = decisions.smallest_detectable(comparisons)
         if not math.isnan(detect):
+            need = decisions.seeds_for_margin(comparisons, claim.margin)
+            more = (
+                f"; {need} seeds per arm would reach it"
+                if need
+                else "; the test images alone keep it above the margin"
+            )
             lines.append(
                 f"smallest effect this design detects (80% power): {detect * 100:.1f} points, "
-                f"against a margin of {claim.margin * 100:.1f}"
+                f"against a margin of {claim.margin * 100:.1f}{more}"
             )
     return status, lines
 
