@@ -114,11 +114,12 @@ these tests) no longer groups anything with pytest 9: xdist renames ``item._node
 pytest 9 does not read (checked with pytest 9.2 and pytest-xdist 3.8), so the grouping is done
 here by node id."""
 
-ONE_UNIT_MODULES = ("tests/training/test_fit.py",)
-"""Modules whose tests share an expensive module-scoped fixture (``three_epochs``: a CLI training
-run): handed to one worker as one unit, so the fixture is built once. As single tests they were
-spread over both workers and interleaved with other modules, and pytest rebuilt the fixture each
-time a worker came back to the module (three builds of 13-17 s in one measured run)."""
+ONE_UNIT_MODULES = ("tests/training/test_fit.py", "tests/data/test_shared_data.py")
+"""Modules whose tests share expensive work, handed to one worker as one unit so that it is done
+once: ``test_fit.py``'s module fixture ``three_epochs`` (a CLI training run; as single tests
+spread over both workers, pytest rebuilt it each time a worker came back to the module, three
+builds of 13-17 s in one measured run) and ``test_shared_data.py``'s BCCD crops, cut into each
+worker's own cache by the first test there that loads BCCD (about 10 s)."""
 
 LONGEST_FIRST = (
     "test_kaggle_hash_audit_on_real_data",
