@@ -130,9 +130,15 @@ LONGEST_FIRST = (
     "test_resumed_run_restores_the_best_epoch",
     "test_run_killed_in_second_epoch_resumes_to_the_same_metrics",
     "test_cpu_budget_writes_speedup_and_validation_of_both_sides",
+    "test_throughput_json_has_mfu_and_feeds_the_plan",
+    "test_a_local_job_past_its_time_limit_is_requeued_and_resumes",
+    "test_without_a_held_out_lab_each_set_is_split_alone_pbc_as_a_pbc_run",
+    "test_notebook_executes_with_papermill",
+    "test_lite0_after_a_short_high_lr_run_collapses_with_stale_statistics_not_recomputed",
 )
-"""The longest single tests (a minute or more on 2 busy cores), queued first so that no worker
-starts one of them when the other has nothing left to do."""
+"""The longest single tests (10 s to a minute or more on 2 busy cores), queued first so that no
+worker starts one of them when the other has nothing left to do (xdist's ``loadscope`` order puts
+the multi-test units first, then single tests in this collection order)."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
