@@ -204,8 +204,8 @@ class Claim:
 MARGIN_REASON = (
     "2 accuracy points: the smallest change that would alter a lab's choice of recipe for a "
     "6-class differential (about one class's recall moving by 12 points on a balanced set), and "
-    "near the seed-to-seed spread of one recipe on PBC (1-3 points), so that it is neither "
-    "drowned in seed noise nor so wide that any change reads as no effect"
+    "of the order of the seed-to-seed spread of one recipe, so that it is neither drowned in seed "
+    "noise nor so wide that any change reads as no effect"
 )
 """Why the comparison claims' margin is 2 points (the method page quotes it)."""
 
